@@ -1,0 +1,4 @@
+#ifndef ARIA_CLIBPQ_SHIM_H
+#define ARIA_CLIBPQ_SHIM_H
+#include <libpq-fe.h>
+#endif
