@@ -1,1 +1,6 @@
-print("not yet")
+import AriaGateway
+import AriaRuntime
+
+await ServiceMain.run(service: "gateway") { context in
+    try await Gateway(context: context).services()
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// The settings every Aria service reads at start (`docs/configuration.md` lists them with defaults).
+public struct ServiceConfiguration: Sendable, CustomStringConvertible {
+    /// `ARIA_NATS_URL`: comma-separated server URLs. Default `nats://127.0.0.1:4222`.
+    public var natsURLs: [String]
+    /// `ARIA_NATS_USER`: this service's NATS user. Default: the service name.
+    public var natsUser: String
+    /// `ARIA_NATS_PASSWORD` or `ARIA_NATS_PASSWORD_FILE`.
+    public var natsPassword: Secret?
+    /// `ARIA_DATABASE_URL` or `ARIA_DATABASE_URL_FILE`: `postgres://user:pass@host:port/db`.
+    public var databaseURL: Secret
+    /// `ARIA_DB_POOL_SIZE`: connections per process. Default 8.
+    public var databasePoolSize: Int
+    /// `ARIA_INSTANCE`: this replica's name in logs, attempts and presence. Default `<service>-<pid>`.
+    public var instance: String
+    /// `ARIA_LOG_LEVEL`: trace, debug, info, notice, warning, error. Default info.
+    public var logLevel: String
+    /// `ARIA_READY_FILE`: a file that exists exactly while the service is ready (connected to NATS and Postgres).
+    public var readyFile: String?
+    /// `ARIA_DRAIN_GRACE`: how long in-flight work may take to finish after SIGTERM. Default 10s.
+    public var drainGrace: AriaDuration
+    /// `ARIA_FETCH_BATCH`: most messages fetched (and handled in one transaction) at once. Default 64.
+    public var fetchBatch: Int
+    /// `ARIA_MAX_JOB_BYTES`: largest accepted job message. Default 524288 (512 KiB).
+    public var maxJobBytes: Int
+    /// `ARIA_MAX_PLAN_STEPS`: most steps a plan may have. Default 200.
+    public var maxPlanSteps: Int
+    /// `ARIA_WORKER_SLOTS`: steps one worker executes at once. Default 16.
+    public var workerSlots: Int
+    /// `ARIA_WORKER_POOL`: the skill pool this worker serves. Default `default`.
+    public var workerPool: String
+    /// `ARIA_PLANS_DIR`: plan templates (`*.yaml`). Default `config/plans`.
+    public var plansDirectory: String
+    /// `ARIA_OUTBOX_SWEEP`: how often unpublished outbox rows are swept. Default 1s.
+    public var outboxSweepInterval: AriaDuration
+    /// `ARIA_OUTBOX_GRACE`: how long a fresh outbox row is left to its writer before a sweeper takes it. Default 3s.
+    public var outboxGrace: AriaDuration
+    /// `ARIA_API_MAX_INFLIGHT`: API requests a gateway handles at once before answering `overloaded`. Default 256.
+    public var apiMaxInFlight: Int
+
+    /// Reads the settings for `service` from `reader`.
+    public init(service: String, reader: ConfigReader = ConfigReader()) throws(AriaError) {
+        natsURLs = reader.string("ARIA_NATS_URL", default: "nats://127.0.0.1:4222").split(separator: ",").map { String($0) }
+        natsUser = reader.string("ARIA_NATS_USER", default: service)
+        natsPassword = try reader.secret("ARIA_NATS_PASSWORD")
+        databaseURL = try reader.secret("ARIA_DATABASE_URL") ?? Secret("postgres://aria@127.0.0.1:5432/aria")
+        databasePoolSize = try reader.int("ARIA_DB_POOL_SIZE", default: 8, range: 1...256)
+        instance = reader.string("ARIA_INSTANCE", default: "\(service)-\(ProcessInfo.processInfo.processIdentifier)")
+        logLevel = reader.string("ARIA_LOG_LEVEL", default: "info")
+        readyFile = reader.optionalString("ARIA_READY_FILE")
+        drainGrace = try reader.duration("ARIA_DRAIN_GRACE", default: AriaDuration(milliseconds: 10_000))
+        fetchBatch = try reader.int("ARIA_FETCH_BATCH", default: 64, range: 1...1024)
+        maxJobBytes = try reader.int("ARIA_MAX_JOB_BYTES", default: 512 * 1024, range: 1024...(64 * 1024 * 1024))
+        maxPlanSteps = try reader.int("ARIA_MAX_PLAN_STEPS", default: 200, range: 1...10_000)
+        workerSlots = try reader.int("ARIA_WORKER_SLOTS", default: 16, range: 1...4096)
+        workerPool = reader.string("ARIA_WORKER_POOL", default: "default")
+        guard SubjectSafeName.isValid(workerPool) else {
+            throw AriaError(.invalidConfiguration, "ARIA_WORKER_POOL must match [a-z0-9_-]{1,64}")
+        }
+        plansDirectory = reader.string("ARIA_PLANS_DIR", default: "config/plans")
+        outboxSweepInterval = try reader.duration("ARIA_OUTBOX_SWEEP", default: AriaDuration(milliseconds: 1_000))
+        outboxGrace = try reader.duration("ARIA_OUTBOX_GRACE", default: AriaDuration(milliseconds: 3_000))
+        apiMaxInFlight = try reader.int("ARIA_API_MAX_INFLIGHT", default: 256, range: 1...100_000)
+    }
+
+    /// The settings with secrets redacted.
+    public var description: String {
+        "nats=\(natsURLs.joined(separator: ",")) user=\(natsUser) instance=\(instance) pool=\(databasePoolSize) fetchBatch=\(fetchBatch) slots=\(workerSlots) workerPool=\(workerPool)"
+    }
+}
+
+/// The cluster's notion of "now" for things the sender stamps (envelopes); leases and deadlines use
+/// Postgres `now()` instead.
+public protocol AriaClock: Sendable {
+    /// The current time.
+    func now() -> Date
+}
+
+/// The system clock.
+public struct SystemClock: AriaClock {
+    /// Creates the clock.
+    public init() {}
+    /// `Date()`.
+    public func now() -> Date { Date() }
+}

@@ -1,0 +1,164 @@
+import Foundation
+
+/// The versioned envelope every bus message travels in (`docs/bus.md`, "Envelope").
+///
+/// Internal consumers ignore fields they do not know (rolling upgrades); user input is parsed strictly by
+/// ``JobSubmissionParser``. A consumer accepts any `version` up to the one it knows for that `type`.
+public struct Envelope<Body: Codable & Sendable>: Codable, Sendable {
+    /// What the message is, e.g. `step.dispatch` (see ``MessageType``).
+    public var type: MessageType
+    /// The body's schema version for this type.
+    public var version: Int
+    /// The tenant the message belongs to.
+    public var tenant: TenantID
+    /// The run, when the message concerns one.
+    public var run: RunID?
+    /// The step, when the message concerns one.
+    public var step: StepID?
+    /// The attempt number of the step (1-based), when the message concerns one.
+    public var attempt: Int?
+    /// The fencing token of the step attempt; a result with a stale token is rejected.
+    public var fencingToken: Int64?
+    /// The per-run event sequence number (events only): gapless, defines order.
+    public var seq: Int64?
+    /// When the work this message asks for stops being useful.
+    public var deadline: Date?
+    /// When the message was created (the sender's clock; only Postgres `now()` is used for leases).
+    public var createdAt: Date
+    /// W3C trace context, copied into log metadata by every receiver.
+    public var traceparent: String?
+    /// The type-specific content.
+    public var body: Body
+
+    /// Creates an envelope stamped with `createdAt`.
+    public init(
+        type: MessageType, version: Int = 1, tenant: TenantID, run: RunID? = nil, step: StepID? = nil,
+        attempt: Int? = nil, fencingToken: Int64? = nil, seq: Int64? = nil, deadline: Date? = nil,
+        createdAt: Date, traceparent: String? = nil, body: Body
+    ) {
+        self.type = type
+        self.version = version
+        self.tenant = tenant
+        self.run = run
+        self.step = step
+        self.attempt = attempt
+        self.fencingToken = fencingToken
+        self.seq = seq
+        self.deadline = deadline
+        self.createdAt = createdAt
+        self.traceparent = traceparent
+        self.body = body
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, version, tenant, run, step, attempt, seq, deadline, traceparent, body
+        case fencingToken = "fencing_token"
+        case createdAt = "created_at"
+    }
+}
+
+/// The `type` field of an envelope.
+public struct MessageType: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    /// The dotted type name.
+    public let rawValue: String
+    /// Wraps a type name.
+    public init(rawValue: String) { self.rawValue = rawValue }
+    /// The type name.
+    public var description: String { rawValue }
+
+    /// A job submitted by a tenant (submit subject and `api.create_job`).
+    public static let jobSubmit = MessageType(rawValue: "job.submit")
+    /// Gateway -> planner: plan this run from its template.
+    public static let planRequest = MessageType(rawValue: "plan.request")
+    /// Gateway or planner -> scheduler: the run has a plan; start dispatching.
+    public static let runStart = MessageType(rawValue: "run.start")
+    /// Scheduler -> worker: execute one step attempt.
+    public static let stepDispatch = MessageType(rawValue: "step.dispatch")
+    /// Worker -> scheduler: a step attempt ended; its result is committed in Postgres.
+    public static let stepFinished = MessageType(rawValue: "step.finished")
+    /// An API request/reply (`aria.t.<tenant>.api.<verb>`).
+    public static let apiRequest = MessageType(rawValue: "api.request")
+    /// An API reply.
+    public static let apiReply = MessageType(rawValue: "api.reply")
+
+    /// The message type of a run event of `kind` (`event.run.accepted`, ...).
+    public static func event(_ kind: RunEventKind) -> MessageType { MessageType(rawValue: "event.\(kind.rawValue)") }
+}
+
+/// The newest envelope version of each type that this build understands.
+public enum WireVersion {
+    /// Version 1 is the first and current version of every type.
+    public static let current = 1
+}
+
+/// JSON coding shared by every bus message and stored document: snake_case keys by declaration,
+/// RFC 3339 timestamps with milliseconds, sorted keys (stable bytes for hashing and dedupe).
+public enum Wire {
+    /// Encodes a value as compact JSON.
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamp.format(date))
+        }
+        return Array(try encoder.encode(value))
+    }
+
+    /// Decodes JSON, tolerating unknown fields.
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = Timestamp.parse(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an RFC 3339 timestamp: \(text.prefix(40))")
+            }
+            return date
+        }
+        return try decoder.decode(T.self, from: Data(bytes))
+    }
+
+    /// Decodes just the envelope header fields of a message, whatever its body.
+    public static func peek(_ bytes: [UInt8]) throws -> Envelope<IgnoredBody> {
+        try decode(Envelope<IgnoredBody>.self, from: bytes)
+    }
+}
+
+/// A body that decodes from anything: used to read an envelope's header fields only.
+public struct IgnoredBody: Codable, Sendable {
+    /// Accepts any JSON.
+    public init(from decoder: Decoder) throws {}
+    /// Creates an empty body.
+    public init() {}
+    /// Encodes an empty object.
+    public func encode(to encoder: Encoder) throws {
+        _ = encoder.container(keyedBy: EmptyKeys.self)
+    }
+    private enum EmptyKeys: CodingKey {}
+}
+
+/// RFC 3339 timestamps with millisecond precision, always UTC (`2026-11-21T20:24:41.123Z`).
+public enum Timestamp {
+    /// Formats a date.
+    public static func format(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+    }
+    /// Parses a timestamp with or without fractional seconds; nil if invalid.
+    public static func parse(_ text: String) -> Date? {
+        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt).parse(text) { return date }
+        return try? Date.ISO8601FormatStyle(timeZone: .gmt).parse(text)
+    }
+}
+
+/// Header names Aria reads and writes on bus messages.
+public enum AriaHeader {
+    /// The business idempotency key of a submission (Postgres-enforced, unique per tenant).
+    public static let idempotencyKey = "Aria-Idempotency-Key"
+    /// Transport-level JetStream dedupe id (never used as a business key).
+    public static let messageID = "Nats-Msg-Id"
+    /// W3C trace context.
+    public static let traceparent = "traceparent"
+    /// The error code of a rejection event or an error reply.
+    public static let errorCode = "Aria-Error"
+}

@@ -1,0 +1,128 @@
+import AriaCore
+import AriaNATS
+import AriaStore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Publishes committed outbox messages on the bus, then deletes them.
+///
+/// The writing service hands its freshly committed messages over with ``publish(_:)`` (the fast path, no
+/// polling). A sweeper republishes this service's rows that were left behind (a crash between commit and
+/// publish, a bus outage); duplicates are dropped by JetStream's `Nats-Msg-Id` window and by idempotent
+/// handlers.
+public final class OutboxRelay: Service, Sendable {
+    private let store: RunStore
+    private let jetStream: JetStreamContext
+    private let logger: Logger
+    private let sweepInterval: AriaDuration
+    private let retryAfter: AriaDuration
+    private let queue = Mutex<[OutboxMessage]>([])
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+    private let published = Atomic<Int>(0)
+
+    /// Creates a relay for `store`'s origin.
+    public init(store: RunStore, jetStream: JetStreamContext, sweepInterval: AriaDuration, retryAfter: AriaDuration = AriaDuration(milliseconds: 5_000), logger: Logger) {
+        self.store = store
+        self.jetStream = jetStream
+        self.sweepInterval = sweepInterval
+        self.retryAfter = retryAfter
+        self.logger = logger
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Messages published since start (for tests and benchmarks).
+    public var publishedCount: Int { published.load(ordering: .relaxed) }
+
+    /// Queues committed messages for publication (returns at once).
+    public func publish(_ messages: [OutboxMessage]) {
+        guard !messages.isEmpty else { return }
+        queue.withLock { $0.append(contentsOf: messages) }
+        wake.yield()
+    }
+
+    /// Runs the publisher and the sweeper until graceful shutdown, then publishes what is still queued.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.publishLoop() }
+                group.addTask { await self.sweepLoop() }
+            }
+        } onGracefulShutdown: {
+            self.wake.finish()
+        }
+        await drainQueue()
+    }
+
+    private func publishLoop() async {
+        for await _ in wakeups {
+            await drainQueue()
+        }
+    }
+
+    private func drainQueue() async {
+        while true {
+            let batch = queue.withLock { pending -> [OutboxMessage] in
+                let taken = Array(pending.prefix(2048))
+                pending.removeFirst(taken.count)
+                return taken
+            }
+            if batch.isEmpty { return }
+            await send(batch)
+        }
+    }
+
+    private func sweepLoop() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: sweepInterval.duration)
+            } catch { return }
+            if Task.isShuttingDownGracefully { return }
+            do {
+                while true {
+                    let stale = try await store.claimStaleOutbox(limit: 1000, retryAfter: retryAfter)
+                    if stale.isEmpty { break }
+                    logger.info("republishing outbox rows left behind", metadata: ["count": "\(stale.count)"])
+                    await send(stale)
+                    if stale.count < 1000 { break }
+                }
+            } catch {
+                logger.warning("outbox sweep failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Publishes `batch` and deletes the rows the bus acknowledged; the rest stay for the sweeper.
+    private func send(_ batch: [OutboxMessage]) async {
+        var failedIDs = Set<String>()
+        var sent: [OutboxMessage] = []
+        for message in batch {
+            do {
+                try jetStream.publishAsync(message.subject, message.payload,
+                                           headers: message.headers.map { ($0.name, $0.value) }, messageID: message.messageID)
+                sent.append(message)
+            } catch {
+                failedIDs.insert(message.messageID)
+                logger.warning("outbox publish failed; the sweeper will retry", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+            }
+        }
+        do {
+            let failures = try await jetStream.publishAsyncComplete(timeout: .seconds(5))
+            for failure in failures {
+                if let id = failure.messageID { failedIDs.insert(id) }
+                logger.warning("outbox publish not acknowledged; the sweeper will retry", metadata: ["subject": "\(failure.subject)", "error": "\(failure.error)"])
+            }
+        } catch {
+            logger.warning("outbox publish confirmation failed; the sweeper will retry", metadata: ["error": "\(error)"])
+            return
+        }
+        let done = sent.filter { !failedIDs.contains($0.messageID) && $0.id != 0 }.map(\.id)
+        published.add(done.count, ordering: .relaxed)
+        do {
+            try await store.deleteOutbox(ids: done)
+        } catch {
+            logger.warning("outbox delete failed; rows will be republished (deduplicated)", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import AriaBus
+import AriaCore
+import AriaNATS
+import AriaRuntime
+import AriaStore
+import Logging
+import ServiceLifecycle
+
+/// Drives runs: on a run start or a step completion it applies ``RunScheduler`` to the run's committed
+/// state under a row lock, dispatching ready steps and finishing the run. Stateless; any number of replicas.
+public struct Scheduler: Sendable {
+    let context: ServiceContext
+    let catalog: SkillCatalog
+
+    /// Creates a scheduler.
+    public init(context: ServiceContext, catalog: SkillCatalog = .builtIn) {
+        self.context = context
+        self.catalog = catalog
+    }
+
+    /// The scheduler's components: its consumer.
+    public func services() async throws -> [any Service] {
+        try await BusProvisioner(jetStream: context.jetStream, logger: context.logger).requireConsumer(stream: Streams.schedule, consumer: Consumers.scheduler)
+        return [ConsumerLoop(
+            jetStream: context.jetStream, stream: Streams.schedule, consumer: Consumers.scheduler,
+            slots: context.configuration.fetchBatch * 4, fetchBatch: context.configuration.fetchBatch,
+            handlerBatch: context.configuration.fetchBatch, store: context.store, readiness: context.readiness,
+            logger: context.logger) { messages in
+                await self.handle(messages)
+            }]
+    }
+
+    /// Decodes a scheduler message into the run and event it carries.
+    static func decode(_ message: NATSMessage) -> Result<(TenantID, RunID, RunScheduler.Event), AriaError> {
+        guard let header = try? Wire.peek(message.payload) else {
+            return .failure(AriaError(.undecodableMessage, "cannot decode the envelope on \(message.subject)"))
+        }
+        switch header.type {
+        case .runStart:
+            return decodeInternal(EmptyBody.self, message, expecting: .runStart).flatMap { envelope in
+                guard let run = envelope.run else { return .failure(AriaError(.undecodableMessage, "run.start without a run")) }
+                return .success((envelope.tenant, run, .start))
+            }
+        case .stepFinished:
+            return decodeInternal(StepFinishedBody.self, message, expecting: .stepFinished).flatMap { envelope in
+                guard let run = envelope.run, let step = envelope.step else {
+                    return .failure(AriaError(.undecodableMessage, "step.finished without a run or step"))
+                }
+                return .success((envelope.tenant, run, .stepFinished(step)))
+            }
+        default:
+            return .failure(AriaError(.undecodableMessage, "the scheduler does not handle \(header.type)"))
+        }
+    }
+
+    func handle(_ messages: [NATSMessage]) async -> [HandlingOutcome] {
+        var outcomes = [HandlingOutcome](repeating: .committed, count: messages.count)
+        var batch: [(index: Int, item: (tenant: TenantID, run: RunID, event: RunScheduler.Event))] = []
+        var seen = Set<String>()
+        for (index, message) in messages.enumerated() {
+            switch Self.decode(message) {
+            case .success(let (tenant, run, event)):
+                // Level-triggered: two events of one run in a batch need only one evaluation.
+                if seen.insert(run.description).inserted { batch.append((index, (tenant, run, event))) }
+            case .failure(let error):
+                outcomes[index] = .undecodable(error)
+            }
+        }
+        guard !batch.isEmpty else { return outcomes }
+        do {
+            let (results, outbox) = try await context.store.advance(batch: batch.map(\.item), catalog: catalog)
+            context.relay.publish(outbox)
+            log(results, items: batch.map(\.item))
+        } catch {
+            guard batch.count > 1 else {
+                context.logger.warning("scheduling failed; will retry", metadata: ["run": "\(batch[0].item.run)", "error": "\(error)"])
+                outcomes[batch[0].index] = .transient(transientError(error))
+                return outcomes
+            }
+            for (index, item) in batch {
+                do {
+                    let (result, outbox) = try await context.store.advance(tenant: item.tenant, run: item.run, event: item.event, catalog: catalog)
+                    context.relay.publish(outbox)
+                    log([result], items: [item])
+                } catch {
+                    context.logger.warning("scheduling failed; will retry", metadata: ["run": "\(item.run)", "error": "\(error)"])
+                    outcomes[index] = .transient(transientError(error))
+                }
+            }
+        }
+        return outcomes
+    }
+
+    private func log(_ results: [SchedulingResult], items: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)]) {
+        guard context.logger.logLevel <= .debug else { return }
+        for (result, item) in zip(results, items) {
+            context.logger.debug("scheduled", metadata: ["run": "\(item.run)", "actions": "\(result.actions)", "status": "\(result.status?.rawValue ?? "-")"])
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import AriaCore
+
+/// One forward-only schema change, embedded in every binary.
+public struct Migration: Sendable {
+    /// Its number; applied in ascending order.
+    public let version: Int
+    /// A short name.
+    public let name: String
+    /// The SQL, run in one transaction.
+    public let sql: String
+    /// SHA-256 of the SQL: a migration edited after it was applied is detected.
+    public var checksum: String { SHA256.hex(Array(sql.utf8)) }
+}
+
+/// The schema, as numbered migrations. Never edit an applied migration: add a new one.
+public enum Migrations {
+    /// Every migration, ascending.
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "foundation", sql: foundation),
+    ]
+
+    /// The schema version this binary was built for.
+    public static var latest: Int { all.last!.version }
+
+    /// The `pg_advisory_lock` key that serializes concurrent `aria migrate` runs.
+    public static let advisoryLockKey: Int64 = 0x4152_4941_4D49_4752  // "ARIAMIGR"
+
+    static let foundation = """
+    CREATE TABLE tenants (
+        tenant_id    text PRIMARY KEY CHECK (tenant_id ~ '^[a-z0-9_-]{1,64}$'),
+        display_name text NOT NULL DEFAULT '',
+        status       text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
+        created_at   timestamptz NOT NULL DEFAULT now()
+    );
+
+    CREATE TABLE agents (
+        tenant_id   text NOT NULL REFERENCES tenants,
+        agent_id    text NOT NULL CHECK (agent_id ~ '^[a-z0-9_-]{1,64}$'),
+        status      text NOT NULL DEFAULT 'active',
+        first_seen  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (tenant_id, agent_id)
+    );
+
+    CREATE TABLE runs (
+        run_id          uuid PRIMARY KEY,
+        tenant_id       text NOT NULL REFERENCES tenants,
+        agent_id        text NOT NULL,
+        status          text NOT NULL CHECK (status IN ('accepted', 'planning', 'running', 'succeeded', 'failed', 'rejected')),
+        goal            text,
+        idempotency_key text,
+        submission_ref  text,
+        payload_hash    text NOT NULL,
+        job             jsonb NOT NULL,
+        plan            jsonb,
+        parent_run_id   uuid REFERENCES runs,
+        error           jsonb,
+        output          jsonb,
+        last_seq        bigint NOT NULL DEFAULT 0,
+        deadline        timestamptz,
+        traceparent     text,
+        created_at      timestamptz NOT NULL DEFAULT now(),
+        updated_at      timestamptz NOT NULL DEFAULT now(),
+        finished_at     timestamptz
+    );
+    CREATE UNIQUE INDEX runs_idempotency ON runs (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+    CREATE UNIQUE INDEX runs_submission_ref ON runs (submission_ref) WHERE submission_ref IS NOT NULL;
+    CREATE INDEX runs_tenant_created ON runs (tenant_id, created_at DESC);
+    CREATE INDEX runs_active ON runs (updated_at) WHERE status IN ('accepted', 'planning', 'running');
+
+    CREATE TABLE steps (
+        run_id        uuid NOT NULL REFERENCES runs ON DELETE CASCADE,
+        step_id       text NOT NULL,
+        tenant_id     text NOT NULL,
+        position      int NOT NULL,
+        skill         text NOT NULL,
+        status        text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'dispatched', 'running', 'succeeded', 'failed', 'skipped')),
+        attempts      int NOT NULL DEFAULT 0,
+        fencing_token bigint NOT NULL DEFAULT 0,
+        output        jsonb,
+        error         jsonb,
+        dispatched_at timestamptz,
+        started_at    timestamptz,
+        finished_at   timestamptz,
+        PRIMARY KEY (run_id, step_id)
+    );
+
+    CREATE TABLE step_attempts (
+        run_id        uuid NOT NULL,
+        step_id       text NOT NULL,
+        attempt       int NOT NULL,
+        tenant_id     text NOT NULL,
+        fencing_token bigint NOT NULL,
+        status        text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'superseded')),
+        worker        text NOT NULL,
+        error         jsonb,
+        started_at    timestamptz NOT NULL DEFAULT now(),
+        finished_at   timestamptz,
+        PRIMARY KEY (run_id, step_id, attempt),
+        FOREIGN KEY (run_id, step_id) REFERENCES steps ON DELETE CASCADE
+    );
+
+    -- Append-only. run_id is a run, or the id of a rejected submission (which has no run row).
+    CREATE TABLE run_events (
+        run_id     uuid NOT NULL,
+        seq        bigint NOT NULL,
+        tenant_id  text NOT NULL,
+        kind       text NOT NULL,
+        body       jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (run_id, seq)
+    );
+
+    -- Messages committed with a state change, published by a relay, deleted once the bus acknowledged them.
+    CREATE TABLE outbox (
+        id           bigserial PRIMARY KEY,
+        tenant_id    text NOT NULL,
+        origin       text NOT NULL,
+        subject      text NOT NULL,
+        msg_id       text NOT NULL,
+        headers      jsonb NOT NULL DEFAULT '[]',
+        payload      text NOT NULL,
+        available_at timestamptz NOT NULL,
+        created_at   timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX outbox_sweep ON outbox (origin, available_at);
+
+    -- Submissions the gateway refused (no run was created).
+    CREATE TABLE rejections (
+        rejection_id    uuid PRIMARY KEY,
+        tenant_id       text NOT NULL,
+        idempotency_key text,
+        subject         text NOT NULL,
+        code            text NOT NULL,
+        message         text NOT NULL,
+        payload         bytea NOT NULL,
+        created_at      timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX rejections_tenant ON rejections (tenant_id, created_at DESC);
+
+    -- Messages no handler could process (undecodable, or out of deliveries), with their payload.
+    CREATE TABLE dead_letters (
+        dead_letter_id uuid PRIMARY KEY,
+        tenant_id      text,
+        stream         text NOT NULL,
+        consumer       text NOT NULL,
+        subject        text NOT NULL,
+        deliveries     int NOT NULL,
+        error          jsonb NOT NULL,
+        payload        bytea NOT NULL,
+        created_at     timestamptz NOT NULL DEFAULT now()
+    );
+    """
+}

@@ -1,0 +1,132 @@
+import AriaCore
+import AriaPostgres
+import Foundation
+
+extension RunStore {
+    /// A run with its steps, if it exists for `tenant`.
+    public func runView(tenant: TenantID, run: RunID) async throws -> RunView? {
+        try await pool.withConnection { connection in
+            let runs = try connection.query("""
+                SELECT agent_id, status, goal, idempotency_key, parent_run_id, error, output, last_seq,
+                       (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,
+                       (extract(epoch FROM finished_at) * 1000)::bigint AS finished_ms
+                FROM runs WHERE run_id = $1 AND tenant_id = $2
+                """, [run.description, tenant.rawValue])
+            guard let row = runs.rows.first else { return nil }
+            let steps = try connection.query(
+                "SELECT step_id, skill, status, attempts, output, error FROM steps WHERE run_id = $1 ORDER BY position",
+                [run.description]).rows.map { step in
+                    StepView(step: StepID(trusted: try step.required("step_id")), skill: try step.required("skill"),
+                             status: StepStatus(rawValue: try step.required("status")) ?? .pending,
+                             attempts: Int(step["attempts"] ?? "0") ?? 0, output: SQL.jsonValue(step["output"]),
+                             error: try SQL.decode(AriaError.self, step["error"]))
+                }
+            return RunView(
+                run: run, tenant: tenant, agent: AgentID(trusted: try row.required("agent_id")),
+                status: RunStatus(rawValue: try row.required("status")) ?? .accepted, goal: row["goal"],
+                idempotencyKey: row["idempotency_key"], parentRun: row["parent_run_id"].flatMap(RunID.init),
+                error: try SQL.decode(AriaError.self, row["error"]), output: SQL.jsonValue(row["output"]),
+                createdAt: SQL.date(milliseconds: row["created_ms"]) ?? Date(timeIntervalSince1970: 0),
+                finishedAt: SQL.date(milliseconds: row["finished_ms"]), lastSeq: Int64(row["last_seq"] ?? "0") ?? 0, steps: steps)
+        }
+    }
+
+    /// A run's events with `seq > afterSeq`, in order (at most `limit`).
+    public func events(tenant: TenantID, run: RunID, afterSeq: Int64, limit: Int = 1000) async throws -> [Envelope<RunEventBody>] {
+        try await pool.withConnection { connection in
+            let rows = try connection.query("""
+                SELECT body FROM run_events e
+                WHERE e.run_id = $1 AND e.tenant_id = $2 AND e.seq > $3 ORDER BY e.seq LIMIT $4
+                """, [run.description, tenant.rawValue, String(afterSeq), String(limit)])
+            return try rows.rows.compactMap { try SQL.decode(Envelope<RunEventBody>.self, $0["body"]) }
+        }
+    }
+}
+
+// MARK: - Outbox maintenance
+
+extension RunStore {
+    /// Deletes outbox rows whose messages the bus acknowledged.
+    public func deleteOutbox(ids: [Int64]) async throws {
+        guard !ids.isEmpty else { return }
+        try await pool.withConnection { connection in
+            try connection.query("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [SQL.array(ids.map { String($0) })])
+        }
+    }
+
+    /// Claims up to `limit` of this origin's outbox rows that nobody published in time, pushing their
+    /// `available_at` forward by `retryAfter` so that concurrent sweepers do not take the same rows.
+    public func claimStaleOutbox(limit: Int, retryAfter: AriaDuration) async throws -> [OutboxMessage] {
+        let origin = origin
+        return try await pool.withConnection { connection in
+            let rows = try connection.query("""
+                UPDATE outbox SET available_at = now() + make_interval(secs => $3::float8 / 1000)
+                WHERE id IN (SELECT id FROM outbox WHERE origin = $1 AND available_at <= now()
+                             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                RETURNING id, tenant_id, subject, msg_id, headers, payload
+                """, [origin, String(limit), String(retryAfter.milliseconds)])
+            return try rows.rows.map { row in
+                OutboxMessage(
+                    id: Int64(try row.required("id")) ?? 0, tenant: TenantID(trusted: try row.required("tenant_id")),
+                    subject: try row.required("subject"), messageID: try row.required("msg_id"),
+                    headers: try SQL.decode([OutboxMessage.Header].self, row["headers"]) ?? [],
+                    payload: Array(try row.required("payload").utf8))
+            }.sorted { $0.id < $1.id }
+        }
+    }
+
+    /// Counts this origin's outbox rows (for readiness and tests).
+    public func outboxBacklog() async throws -> Int {
+        let origin = origin
+        return try await pool.withConnection { connection in
+            Int(try connection.query("SELECT count(*) FROM outbox WHERE origin = $1", [origin]).rows.first?[0] ?? "0") ?? 0
+        }
+    }
+}
+
+// MARK: - Dead letters
+
+/// A message no handler could process.
+public struct DeadLetter: Sendable {
+    /// The tenant, when it could be read.
+    public var tenant: TenantID?
+    /// The stream it came from.
+    public var stream: String
+    /// The consumer that gave up.
+    public var consumer: String
+    /// Its subject.
+    public var subject: String
+    /// How often it was delivered.
+    public var deliveries: Int
+    /// Why it was dead-lettered.
+    public var error: AriaError
+    /// Its payload, as received.
+    public var payload: [UInt8]
+
+    /// Creates a dead letter.
+    public init(tenant: TenantID?, stream: String, consumer: String, subject: String, deliveries: Int, error: AriaError, payload: [UInt8]) {
+        self.tenant = tenant
+        self.stream = stream
+        self.consumer = consumer
+        self.subject = subject
+        self.deliveries = deliveries
+        self.error = error
+        self.payload = payload
+    }
+}
+
+extension RunStore {
+    /// Records a dead letter with its payload; returns its id.
+    @discardableResult
+    public func recordDeadLetter(_ letter: DeadLetter) async throws -> UUID {
+        let id = UUIDv7Generator.shared.next()
+        try await pool.withConnection { connection in
+            try connection.query("""
+                INSERT INTO dead_letters (dead_letter_id, tenant_id, stream, consumer, subject, deliveries, error, payload)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bytea)
+                """, [id.uuidString.lowercased(), letter.tenant?.rawValue, letter.stream, letter.consumer, letter.subject,
+                      String(letter.deliveries), try SQL.json(letter.error), SQL.bytea(letter.payload)])
+        }
+        return id
+    }
+}

@@ -1,0 +1,276 @@
+import AriaCore
+import AriaPostgres
+import Foundation
+
+/// The durable state of runs: every transition commits here, with its events and next-hop intents.
+///
+/// Each method is one transaction and returns the outbox messages it wrote, for the caller's relay to
+/// publish right away (a sweeper republishes any that are left behind).
+public struct RunStore: Sendable {
+    /// The connection pool.
+    public let pool: PostgresPool
+    /// The writing service (`gateway`, `planner`, ...): owner of the outbox rows it writes.
+    public let origin: String
+    /// The bus subjects.
+    public let subjects: SubjectResolver
+    /// How long the writer has to publish its outbox rows before a sweeper does.
+    public let outboxGrace: AriaDuration
+    /// Stamps envelopes.
+    public let clock: AriaClock
+
+    /// Creates a store.
+    public init(pool: PostgresPool, origin: String, subjects: SubjectResolver, outboxGrace: AriaDuration, clock: AriaClock = SystemClock()) {
+        self.pool = pool
+        self.origin = origin
+        self.subjects = subjects
+        self.outboxGrace = outboxGrace
+        self.clock = clock
+    }
+
+    /// Runs `body` in a transaction with a ``StoreTransaction`` and flushes its events and outbox rows.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> (T, [OutboxMessage]) {
+        let origin = origin, subjects = subjects, grace = outboxGrace, now = clock.now()
+        return try await pool.transaction { connection in
+            let tx = StoreTransaction(connection: connection, origin: origin, subjects: subjects, now: now)
+            let value = try body(tx)
+            let outbox = try tx.flush(outboxGrace: grace)
+            return (value, outbox)
+        }
+    }
+
+    // MARK: Tenants
+
+    /// Whether `tenant` exists and is active.
+    public func isActiveTenant(_ tenant: TenantID) async throws -> Bool {
+        try await pool.withConnection { connection in
+            let result = try connection.query("SELECT status FROM tenants WHERE tenant_id = $1", [tenant.rawValue])
+            return result.rows.first?[0] == "active"
+        }
+    }
+
+    /// Creates `tenant` if it does not exist (idempotent).
+    public func addTenant(_ tenant: TenantID, displayName: String = "") async throws {
+        try await pool.withConnection { connection in
+            try connection.query("INSERT INTO tenants (tenant_id, display_name) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING",
+                                 [tenant.rawValue, displayName])
+        }
+    }
+}
+
+// MARK: - Gateway: submissions
+
+/// A validated job ready to be recorded.
+public struct SubmissionInput: Sendable {
+    /// The tenant from the subject.
+    public var tenant: TenantID
+    /// The submitter's business idempotency key.
+    public var idempotencyKey: String?
+    /// The transport identity of the message (`<stream>:<seq>`), so a redelivered message is recognised.
+    public var submissionRef: String?
+    /// SHA-256 of the canonical job JSON.
+    public var payloadHash: String
+    /// The job.
+    public var job: JobSpec
+    /// The job's canonical JSON (stored).
+    public var jobJSON: String
+    /// When the submitter wants it done by.
+    public var deadline: Date?
+    /// The submitter's trace context.
+    public var traceparent: String?
+
+    /// Creates an input.
+    public init(tenant: TenantID, idempotencyKey: String?, submissionRef: String?, payloadHash: String, job: JobSpec, jobJSON: String, deadline: Date?, traceparent: String?) {
+        self.tenant = tenant
+        self.idempotencyKey = idempotencyKey
+        self.submissionRef = submissionRef
+        self.payloadHash = payloadHash
+        self.job = job
+        self.jobJSON = jobJSON
+        self.deadline = deadline
+        self.traceparent = traceparent
+    }
+}
+
+/// What recording a submission did.
+public enum SubmissionOutcome: Sendable, Equatable {
+    /// A new run was recorded.
+    case accepted(RunID)
+    /// The same key and payload (or the same message) was recorded before: the existing run.
+    case duplicate(RunID, RunStatus)
+    /// The key was used before with a different payload.
+    case conflict(existing: RunID)
+}
+
+extension RunStore {
+    /// Records submissions in one transaction: each becomes a run (with `accepted` and, for an explicit plan,
+    /// `planned` events and a `run.start` intent; for a template a `plan.request` intent), or is recognised as a
+    /// duplicate or an idempotency conflict.
+    public func submit(_ inputs: [SubmissionInput]) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
+        let subjects = subjects
+        return try await transaction { tx in
+            var outcomes: [SubmissionOutcome] = []
+            var agents: Set<[String]> = []
+            for input in inputs {
+                outcomes.append(try Self.record(input, tx: tx, subjects: subjects))
+                agents.insert([input.tenant.rawValue, input.job.agent.rawValue])
+            }
+            let sortedAgents = agents.sorted { $0.lexicographicallyPrecedes($1) }
+            try tx.connection.query("""
+                INSERT INTO agents (tenant_id, agent_id) SELECT * FROM unnest($1::text[], $2::text[])
+                ON CONFLICT DO NOTHING
+                """, [SQL.array(sortedAgents.map { $0[0] }), SQL.array(sortedAgents.map { $0[1] })])
+            return outcomes
+        }
+    }
+
+    private static func record(_ input: SubmissionInput, tx: StoreTransaction, subjects: SubjectResolver) throws -> SubmissionOutcome {
+        let run = RunID.generate(now: tx.now)
+        var plan: Plan?
+        if case .plan(let explicit) = input.job.source { plan = explicit }
+        let lastSeq = plan == nil ? 1 : 2
+        let inserted = try tx.connection.query("""
+            INSERT INTO runs (run_id, tenant_id, agent_id, status, goal, idempotency_key, submission_ref, payload_hash,
+                              job, plan, last_seq, deadline, traceparent)
+            VALUES ($1, $2, $3, 'accepted', $4, $5, $6, $7, $8, $9, $10, $11::timestamptz, $12)
+            ON CONFLICT DO NOTHING
+            """, [
+                run.description, input.tenant.rawValue, input.job.agent.rawValue, input.job.goal, input.idempotencyKey,
+                input.submissionRef, input.payloadHash, input.jobJSON, try plan.map { try SQL.json($0) }, String(lastSeq),
+                input.deadline.map { Timestamp.format($0) }, input.traceparent,
+            ])
+        if inserted.affectedRows == 0 {
+            return try existing(for: input, tx: tx)
+        }
+        let keyHeader = input.idempotencyKey.map { [OutboxMessage.Header(AriaHeader.idempotencyKey, $0)] } ?? []
+        try tx.emit(tenant: input.tenant, run: run, seq: 1,
+                    body: RunEventBody(kind: .accepted, status: .accepted, idempotencyKey: input.idempotencyKey),
+                    headers: keyHeader, traceparent: input.traceparent)
+        if let plan {
+            try insertSteps(of: plan, run: run, tenant: input.tenant, connection: tx.connection)
+            try tx.emit(tenant: input.tenant, run: run, seq: 2, body: RunEventBody(kind: .planned, status: .accepted), traceparent: input.traceparent)
+            try tx.enqueue(subject: subjects.schedule, messageID: "\(run):start",
+                           envelope: Envelope(type: .runStart, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))
+        } else {
+            try tx.enqueue(subject: subjects.plan, messageID: "\(run):plan",
+                           envelope: Envelope(type: .planRequest, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))
+        }
+        return .accepted(run)
+    }
+
+    private static func existing(for input: SubmissionInput, tx: StoreTransaction) throws -> SubmissionOutcome {
+        if let ref = input.submissionRef {
+            let byRef = try tx.connection.query("SELECT run_id, status FROM runs WHERE submission_ref = $1", [ref])
+            if let row = byRef.rows.first {
+                return .duplicate(RunID(try row.required("run_id"))!, RunStatus(rawValue: try row.required("status")) ?? .accepted)
+            }
+        }
+        guard let key = input.idempotencyKey else {
+            throw AriaError(.internal, "run insert conflicted without a key or reference")
+        }
+        let byKey = try tx.connection.query(
+            "SELECT run_id, status, payload_hash FROM runs WHERE tenant_id = $1 AND idempotency_key = $2",
+            [input.tenant.rawValue, key])
+        guard let row = byKey.rows.first, let run = RunID(try row.required("run_id")) else {
+            throw AriaError(.internal, "run insert conflicted but no run holds the key")
+        }
+        if try row.required("payload_hash") == input.payloadHash {
+            return .duplicate(run, RunStatus(rawValue: try row.required("status")) ?? .accepted)
+        }
+        return .conflict(existing: run)
+    }
+
+    static func insertSteps(of plan: Plan, run: RunID, tenant: TenantID, connection: PostgresConnection) throws {
+        try connection.query("""
+            INSERT INTO steps (run_id, step_id, tenant_id, position, skill)
+            SELECT $1, s, $2, p, k FROM unnest($3::text[], $4::int[], $5::text[]) AS u(s, p, k)
+            ON CONFLICT DO NOTHING
+            """, [
+                run.description, tenant.rawValue, SQL.array(plan.steps.map(\.stepID.rawValue)),
+                SQL.array(plan.steps.indices.map { String($0) }), SQL.array(plan.steps.map(\.skill)),
+            ])
+    }
+
+    /// Records a refused submission (no run) and its `rejected` event, with the submitter's key.
+    public func reject(tenant: TenantID, idempotencyKey: String?, subject: String, error: AriaError, payload: [UInt8], traceparent: String?) async throws -> (RunID, [OutboxMessage]) {
+        let cappedPayload = Array(payload.prefix(64 * 1024))
+        return try await transaction { tx in
+            let id = RunID.generate(now: tx.now)
+            try tx.connection.query("""
+                INSERT INTO rejections (rejection_id, tenant_id, idempotency_key, subject, code, message, payload)
+                VALUES ($1, $2, $3, $4, $5, $6, $7::bytea)
+                """, [id.description, tenant.rawValue, idempotencyKey, subject, error.code.rawValue, error.message, SQL.bytea(cappedPayload)])
+            let headers = [OutboxMessage.Header(AriaHeader.errorCode, error.code.rawValue)]
+                + (idempotencyKey.map { [OutboxMessage.Header(AriaHeader.idempotencyKey, $0)] } ?? [])
+            try tx.emit(tenant: tenant, run: id, seq: 1,
+                        body: RunEventBody(kind: .rejected, status: .rejected, idempotencyKey: idempotencyKey, error: error),
+                        headers: headers, traceparent: traceparent)
+            return id
+        }
+    }
+}
+
+// MARK: - Planner
+
+/// A run waiting for a plan, as the planner reads it.
+public struct PlanningRequest: Sendable {
+    /// The tenant.
+    public var tenant: TenantID
+    /// The run.
+    public var run: RunID
+    /// The run's status.
+    public var status: RunStatus
+    /// The submitted job.
+    public var job: JobSpec
+    /// The submitter's key.
+    public var idempotencyKey: String?
+    /// The submitter's trace context.
+    public var traceparent: String?
+}
+
+extension RunStore {
+    /// Loads a run for the planner; nil if it does not exist.
+    public func planningRequest(run: RunID) async throws -> PlanningRequest? {
+        try await pool.withConnection { connection in
+            let result = try connection.query(
+                "SELECT tenant_id, status, job, idempotency_key, traceparent FROM runs WHERE run_id = $1", [run.description])
+            guard let row = result.rows.first else { return nil }
+            guard let job = try SQL.decode(JobSpec.self, row["job"]) else { throw AriaError(.internal, "run \(run) has no job") }
+            return PlanningRequest(tenant: TenantID(trusted: try row.required("tenant_id")), run: run,
+                                   status: RunStatus(rawValue: try row.required("status")) ?? .accepted, job: job,
+                                   idempotencyKey: row["idempotency_key"], traceparent: row["traceparent"])
+        }
+    }
+
+    /// Stores the plan of an accepted run, emits `planned` and asks the scheduler to start it. A run that
+    /// already has a plan is left as it is (a redelivered request); the start intent is sent again.
+    public func storePlan(_ plan: Plan, for request: PlanningRequest) async throws -> [OutboxMessage] {
+        let subjects = subjects
+        return try await transaction { tx in
+            let status = try tx.connection.query("SELECT status, plan IS NOT NULL AS planned FROM runs WHERE run_id = $1 FOR UPDATE", [request.run.description])
+            guard let row = status.rows.first else { throw AriaError(.notFound, "run \(request.run) does not exist") }
+            if row["status"] == RunStatus.accepted.rawValue, row["planned"] == "f" {
+                try tx.connection.query("UPDATE runs SET plan = $2, updated_at = now() WHERE run_id = $1", [request.run.description, try SQL.json(plan)])
+                try Self.insertSteps(of: plan, run: request.run, tenant: request.tenant, connection: tx.connection)
+                try tx.emitNext(tenant: request.tenant, run: request.run, body: RunEventBody(kind: .planned, status: .accepted), traceparent: request.traceparent)
+            } else if row["status"] != RunStatus.accepted.rawValue {
+                return
+            }
+            try tx.enqueue(subject: subjects.schedule, messageID: "\(request.run):start",
+                           envelope: Envelope(type: .runStart, tenant: request.tenant, run: request.run, createdAt: tx.now, traceparent: request.traceparent, body: EmptyBody()))
+        }.1
+    }
+
+    /// Rejects an accepted run that cannot be planned (unknown template, invalid plan).
+    public func rejectRun(_ request: PlanningRequest, error: AriaError) async throws -> [OutboxMessage] {
+        try await transaction { tx in
+            let result = try tx.connection.query("""
+                UPDATE runs SET status = 'rejected', error = $2, updated_at = now(), finished_at = now()
+                WHERE run_id = $1 AND status IN ('accepted', 'planning')
+                """, [request.run.description, try SQL.json(error)])
+            guard result.affectedRows == 1 else { return }
+            try tx.emitNext(tenant: request.tenant, run: request.run,
+                            body: RunEventBody(kind: .rejected, status: .rejected, idempotencyKey: request.idempotencyKey, error: error),
+                            traceparent: request.traceparent)
+        }.1
+    }
+}

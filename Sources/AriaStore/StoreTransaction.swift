@@ -1,0 +1,142 @@
+import AriaCore
+import AriaPostgres
+import Foundation
+
+/// A message committed to the outbox, to be published on the bus after the transaction commits.
+public struct OutboxMessage: Sendable, Equatable {
+    /// The outbox row id (set once inserted).
+    public var id: Int64
+    /// The tenant it concerns.
+    public var tenant: TenantID
+    /// The subject to publish on.
+    public var subject: String
+    /// The JetStream `Nats-Msg-Id` (transport dedupe).
+    public var messageID: String
+    /// Extra headers.
+    public var headers: [Header]
+    /// The encoded envelope.
+    public var payload: [UInt8]
+
+    /// A header name and value.
+    public struct Header: Sendable, Equatable, Codable {
+        /// The name.
+        public var name: String
+        /// The value.
+        public var value: String
+        /// Creates a header.
+        public init(_ name: String, _ value: String) { self.name = name; self.value = value }
+    }
+
+    /// Creates a message (id 0 until inserted).
+    public init(id: Int64 = 0, tenant: TenantID, subject: String, messageID: String, headers: [Header] = [], payload: [UInt8]) {
+        self.id = id
+        self.tenant = tenant
+        self.subject = subject
+        self.messageID = messageID
+        self.headers = headers
+        self.payload = payload
+    }
+}
+
+/// Where bus messages go: the subjects of the bus contract, as the store needs them.
+public protocol SubjectResolver: Sendable {
+    /// The event subject of a run.
+    func event(tenant: TenantID, run: RunID, kind: RunEventKind) -> String
+    /// The planner's intake.
+    var plan: String { get }
+    /// The scheduler's intake.
+    var schedule: String { get }
+    /// A worker pool's intake.
+    func work(pool: String) -> String
+}
+
+/// Collects the events and intents of one state transition, and writes them in the same transaction.
+///
+/// Events get the run's next gapless `seq` (taken by bumping `runs.last_seq`, which also locks the run row)
+/// and go both to `run_events` (the permanent log) and to the outbox (for the relay).
+public final class StoreTransaction {
+    /// The connection the transaction runs on.
+    public let connection: PostgresConnection
+    /// Which service writes (the outbox sweeper of that service republishes its rows).
+    public let origin: String
+    let subjects: SubjectResolver
+    let now: Date
+    private var outbox: [OutboxMessage] = []
+    private var events: [(tenant: TenantID, run: RunID, seq: Int64, kind: RunEventKind, body: String)] = []
+
+    /// Starts collecting for a transaction on `connection`.
+    public init(connection: PostgresConnection, origin: String, subjects: SubjectResolver, now: Date) {
+        self.connection = connection
+        self.origin = origin
+        self.subjects = subjects
+        self.now = now
+    }
+
+    /// Reserves `count` consecutive sequence numbers of `run` (locks its row) and returns the first.
+    public func reserveSeq(run: RunID, count: Int = 1) throws -> Int64 {
+        let result = try connection.query(
+            "UPDATE runs SET last_seq = last_seq + $2, updated_at = now() WHERE run_id = $1 RETURNING last_seq",
+            [run.description, String(count)])
+        guard let last = result.rows.first?[0].flatMap(Int64.init) else {
+            throw AriaError(.notFound, "run \(run) does not exist")
+        }
+        return last - Int64(count) + 1
+    }
+
+    /// Records an event with a seq reserved by ``reserveSeq(run:count:)`` (or 1 for a rejection).
+    public func emit(tenant: TenantID, run: RunID, seq: Int64, step: StepID? = nil, attempt: Int? = nil, body: RunEventBody, headers: [OutboxMessage.Header] = [], traceparent: String? = nil) throws {
+        let envelope = Envelope(type: .event(body.kind), tenant: tenant, run: run, step: step, attempt: attempt, seq: seq, createdAt: now, traceparent: traceparent, body: body)
+        let payload = try Wire.encode(envelope)
+        events.append((tenant, run, seq, body.kind, String(decoding: payload, as: UTF8.self)))
+        outbox.append(OutboxMessage(tenant: tenant, subject: subjects.event(tenant: tenant, run: run, kind: body.kind),
+                                    messageID: "\(run):\(seq)", headers: headers, payload: payload))
+    }
+
+    /// Reserves the next seq and records one event.
+    public func emitNext(tenant: TenantID, run: RunID, step: StepID? = nil, attempt: Int? = nil, body: RunEventBody, traceparent: String? = nil) throws {
+        let seq = try reserveSeq(run: run)
+        try emit(tenant: tenant, run: run, seq: seq, step: step, attempt: attempt, body: body, traceparent: traceparent)
+    }
+
+    /// Queues an internal intent (plan this run, start it, dispatch a step, a step finished).
+    public func enqueue<Body: Codable & Sendable>(subject: String, messageID: String, envelope: Envelope<Body>) throws {
+        outbox.append(OutboxMessage(tenant: envelope.tenant, subject: subject, messageID: messageID, payload: try Wire.encode(envelope)))
+    }
+
+    /// Writes the collected events and outbox rows; returns the outbox messages with their ids.
+    public func flush(outboxGrace: AriaDuration) throws -> [OutboxMessage] {
+        if !events.isEmpty {
+            try connection.query("""
+                INSERT INTO run_events (tenant_id, run_id, seq, kind, body)
+                SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::text[], $5::jsonb[])
+                """, [
+                    SQL.array(events.map { $0.tenant.rawValue }), SQL.array(events.map { $0.run.description }),
+                    SQL.array(events.map { String($0.seq) }), SQL.array(events.map { $0.kind.rawValue }),
+                    SQL.array(events.map { $0.body }),
+                ])
+            events.removeAll()
+        }
+        guard !outbox.isEmpty else { return [] }
+        let headers = try outbox.map { try SQL.json($0.headers) }
+        let result = try connection.query("""
+            INSERT INTO outbox (tenant_id, origin, subject, msg_id, headers, payload, available_at)
+            SELECT t, $2, s, m, h, p, now() + make_interval(secs => $7::float8 / 1000)
+            FROM unnest($1::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[]) AS u(t, s, m, h, p)
+            RETURNING id, msg_id
+            """, [
+                SQL.array(outbox.map { $0.tenant.rawValue }), origin, SQL.array(outbox.map(\.subject)),
+                SQL.array(outbox.map(\.messageID)), SQL.array(headers),
+                SQL.array(outbox.map { String(decoding: $0.payload, as: UTF8.self) }), String(outboxGrace.milliseconds),
+            ])
+        var idsByMessage: [String: [Int64]] = [:]
+        for row in result.rows {
+            idsByMessage[row[1] ?? "", default: []].append(Int64(row[0] ?? "0") ?? 0)
+        }
+        var written = outbox
+        for index in written.indices {
+            written[index].id = idsByMessage[written[index].messageID]?.popLast() ?? 0
+        }
+        outbox.removeAll()
+        return written
+    }
+}

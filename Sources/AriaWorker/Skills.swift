@@ -1,0 +1,65 @@
+import AriaCore
+import Foundation
+
+/// An executable skill: the worker-side half of a ``SkillDescriptor``.
+public protocol Skill: Sendable {
+    /// What the skill is and accepts.
+    var descriptor: SkillDescriptor { get }
+    /// Runs the skill on validated params; throws an ``AriaError`` to fail the attempt.
+    /// Must return promptly when its task is cancelled (timeout or shutdown).
+    func execute(_ params: JSONValue) async throws -> JSONValue
+}
+
+/// `echo`: returns its params.
+public struct EchoSkill: Skill {
+    /// Creates the skill.
+    public init() {}
+    /// The built-in descriptor.
+    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["echo"]! }
+    /// Returns `params`.
+    public func execute(_ params: JSONValue) async throws -> JSONValue { params }
+}
+
+/// `sleep`: waits for `duration`, honouring cancellation.
+public struct SleepSkill: Skill {
+    /// Creates the skill.
+    public init() {}
+    /// The built-in descriptor.
+    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["sleep"]! }
+    /// Sleeps, then returns `{"slept_ms": n}`.
+    public func execute(_ params: JSONValue) async throws -> JSONValue {
+        let milliseconds: Int64
+        if let text = params["duration"]?.stringValue {
+            milliseconds = try AriaDuration(parsing: text).milliseconds
+        } else {
+            milliseconds = params["duration"]?.intValue ?? 0
+        }
+        try await Task.sleep(for: .milliseconds(milliseconds))
+        return .object(["slept_ms": .int(milliseconds)])
+    }
+}
+
+/// `fail`: always fails with the given message and category.
+public struct FailSkill: Skill {
+    /// Creates the skill.
+    public init() {}
+    /// The built-in descriptor.
+    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["fail"]! }
+    /// Throws `skill_failed`.
+    public func execute(_ params: JSONValue) async throws -> JSONValue {
+        let category = params["category"]?.stringValue.flatMap(ErrorCategory.init(rawValue:)) ?? .permanent
+        throw AriaError(.skillFailed, params["message"]?.stringValue ?? "the fail skill failed as asked", category: category)
+    }
+}
+
+/// The skills a worker executes, by name.
+public struct SkillSet: Sendable {
+    /// Skills by name.
+    public let skills: [String: any Skill]
+    /// Creates a set.
+    public init(_ skills: [any Skill]) {
+        self.skills = Dictionary(skills.map { ($0.descriptor.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+    /// The built-in test skills.
+    public static let builtIn = SkillSet([EchoSkill(), SleepSkill(), FailSkill()])
+}
