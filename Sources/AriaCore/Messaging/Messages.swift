@@ -84,7 +84,7 @@ public enum APIVerb: String, Sendable, CaseIterable {
 }
 
 /// The reply to every API request: `ok` with a result, or an error.
-public struct APIReply: Codable, Sendable, Equatable {
+public struct APIReply: Codable, Sendable {
     /// Whether the request succeeded.
     public var ok: Bool
     /// The run concerned (create_job: the new or existing run; idempotency_conflict: the existing run).

@@ -235,7 +235,7 @@ struct FieldReader {
                 throw AriaError(code, "\(path).\(key): \(error)")
             }
         }
-        if let ms = value.intValue, ms > 0 { return AriaDuration(milliseconds: ms) }
+        if let ms = value.intValue, let duration = try? AriaDuration(validatingMilliseconds: ms) { return duration }
         throw AriaError(code, "\(path).\(key) must be a duration like \"30s\" or \"1m30s\"")
     }
 
