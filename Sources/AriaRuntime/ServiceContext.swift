@@ -53,7 +53,7 @@ public struct ServiceContext: Sendable {
         while true {
             do {
                 return try await NATSConnection.connect(options, logger: logger)
-            } catch let error as NATSError where error.code == .connectionFailed || error.code == .timeout || error.code == .noServers {
+            } catch let error as NATSError where error.code != .notPermitted && error.code != .invalidArgument {
                 attempt += 1
                 if attempt >= 60 { throw error }
                 if attempt == 1 || attempt % 10 == 0 {

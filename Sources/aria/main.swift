@@ -1,1 +1,3 @@
-print("not yet")
+import AriaCLI
+
+await AriaCommand.main()

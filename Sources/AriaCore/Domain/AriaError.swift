@@ -65,8 +65,6 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let skillFailed = ErrorCode(rawValue: "skill_failed")
     /// A step exceeded its timeout.
     public static let stepTimeout = ErrorCode(rawValue: "step_timeout")
-    /// A step did not run because the run failed first.
-    public static let runAborted = ErrorCode(rawValue: "run_aborted")
 
     // Internal
     /// An internal bus message could not be decoded; it was dead-lettered.
@@ -90,7 +88,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .overloaded, .internal, .stepTimeout: .transient
         case .payloadTooLarge: .resource
         case .unknownTenant, .tenantMismatch: .permission
-        case .skillFailed, .runAborted, .notFound, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch,
+        case .skillFailed, .notFound, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch,
              .busNotProvisioned, .invalidConfiguration: .permanent
         default: .validation
         }
