@@ -44,10 +44,16 @@ public final class AriaClient: Sendable {
     }
 
     /// Durable submission: publish on the tenant's submit stream; returns the JetStream acknowledgement.
+    /// A full stream (JetStream 10077 "maximum messages exceeded", 10047/10039 storage limits) is reported as
+    /// `overloaded`.
     public func publishJob(_ message: [UInt8], idempotencyKey: String?, messageID: String? = nil) async throws -> PublishAck {
         var headers: [(String, String)] = []
         if let idempotencyKey { headers.append((AriaHeader.idempotencyKey, idempotencyKey)) }
-        return try await jetStream.publish(Subjects.submit(tenant), message, headers: headers, messageID: messageID)
+        do {
+            return try await jetStream.publish(Subjects.submit(tenant), message, headers: headers, messageID: messageID)
+        } catch let error as NATSError where [10077, 10047, 10039, 10028].contains(error.jetStreamErrorCode ?? 0) {
+            throw AriaError(.overloaded, "the submit stream is full (\(error.message)); retry later", category: .transient)
+        }
     }
 
     /// Reads a run through the gateway.

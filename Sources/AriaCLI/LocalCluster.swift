@@ -16,6 +16,8 @@ public struct LocalClusterOptions: Sendable {
     public var plansDirectory: URL
     /// Tenants with a NATS user and a tenants row.
     public var tenants: [TenantID]
+    /// Tenants with a NATS user but no tenants row (to test `unknown_tenant`).
+    public var natsOnlyTenants: [TenantID] = []
     /// Replicas per service (`gateway`, `planner`, `scheduler`, `worker`).
     public var replicas: [String: Int]
     /// Extra `ARIA_*` settings for every service and for `aria migrate` (bus settings).
@@ -79,7 +81,7 @@ public final class LocalCluster: @unchecked Sendable {
         }
         try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: state.path)
         let previous = ClusterEnvironment.parse(file: state.appendingPathComponent("cluster.env"))
-        let auth = NATSAuthConfig(tenants: options.tenants, workerPools: workerPools(options))
+        let auth = NATSAuthConfig(tenants: options.tenants + options.natsOnlyTenants, workerPools: workerPools(options))
         var secrets: [String: String] = [:]
         for user in auth.users { secrets[user.passwordVariable] = previous[user.passwordVariable] ?? randomSecret() }
         let databasePassword = previous["ARIA_DATABASE_PASSWORD"] ?? randomSecret()

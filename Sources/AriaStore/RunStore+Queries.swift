@@ -49,7 +49,7 @@ extension RunStore {
     /// Deletes outbox rows whose messages the bus acknowledged.
     public func deleteOutbox(ids: [Int64]) async throws {
         guard !ids.isEmpty else { return }
-        try await pool.withConnection { connection in
+        _ = try await pool.withConnection { connection in
             try connection.query("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [SQL.array(ids.map { String($0) })])
         }
     }
@@ -120,7 +120,7 @@ extension RunStore {
     @discardableResult
     public func recordDeadLetter(_ letter: DeadLetter) async throws -> UUID {
         let id = UUIDv7Generator.shared.next()
-        try await pool.withConnection { connection in
+        _ = try await pool.withConnection { connection in
             try connection.query("""
                 INSERT INTO dead_letters (dead_letter_id, tenant_id, stream, consumer, subject, deliveries, error, payload)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bytea)

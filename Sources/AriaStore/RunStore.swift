@@ -50,7 +50,7 @@ public struct RunStore: Sendable {
 
     /// Creates `tenant` if it does not exist (idempotent).
     public func addTenant(_ tenant: TenantID, displayName: String = "") async throws {
-        try await pool.withConnection { connection in
+        _ = try await pool.withConnection { connection in
             try connection.query("INSERT INTO tenants (tenant_id, display_name) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING",
                                  [tenant.rawValue, displayName])
         }

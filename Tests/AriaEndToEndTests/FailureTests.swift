@@ -1,0 +1,119 @@
+import AriaBus
+import AriaCLI
+import AriaCore
+import AriaNATS
+import AriaTestSupport
+import Foundation
+import Logging
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("End to end: failures", .serialized)
+struct FailureTests {
+    @Test("SIGKILL a worker holding sleep steps: its open attempts are taken over by the other worker")
+    func killedWorkerStepsAreTakenOver() async throws {
+        // A short ack wait (longer than the step timeout, as in production) so redelivery comes quickly.
+        let cluster = try await TestCluster.start(
+            name: "kill", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 1],
+            environment: ["ARIA_BUS_WORK_ACK_WAIT": "4s"])
+        let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
+        let collector = EventCollector(try client.subscribeEvents())
+        var runs: [RunID] = []
+        for index in 0..<4 {
+            let reply = try await client.createJob(planJob([["step_id": "nap", "skill": "sleep", "timeout": "3s", "params": ["duration": "2s"]],
+                                                            ["step_id": "after", "skill": "echo", "depends_on": ["nap"], "params": ["i": .int(Int64(index))]]]),
+                                                   idempotencyKey: nil)
+            runs.append(try #require(reply.run))
+        }
+        let ids = "{" + runs.map(\.description).joined(separator: ",") + "}"
+        // Wait until worker-1 holds all four sleep steps, then kill it.
+        _ = try await until(timeout: .seconds(20), "worker-1 to hold 4 attempts") { () -> Bool? in
+            try await scalar(cluster, "SELECT count(*) FROM step_attempts WHERE run_id = ANY($1::uuid[]) AND status = 'running' AND worker = 'worker-1'", [ids]) == "4" ? true : nil
+        }
+        let worker1 = try #require(cluster.process("worker-1"))
+        worker1.signal(SIGKILL)
+        #expect(await worker1.waitForExit(timeout: .seconds(5)))
+        let openAtKill = try await query(cluster, "SELECT run_id::text, step_id, attempt FROM step_attempts WHERE run_id = ANY($1::uuid[]) AND status = 'running' AND worker = 'worker-1' ORDER BY run_id", [ids])
+        #expect(openAtKill.count == 4)
+        try cluster.startService("worker", index: 2)
+        let ended = try await collector.waitForTerminal(runs, timeout: .seconds(60))
+        #expect(ended.values.allSatisfy { $0.body.kind == .succeeded })
+        for row in openAtKill {
+            let attempts = try await query(cluster, "SELECT attempt, status, worker FROM step_attempts WHERE run_id = $1 AND step_id = $2 ORDER BY attempt", [row["run_id"], row["step_id"]])
+            #expect(attempts.map { "\($0["attempt"]!):\($0["status"]!):\($0["worker"]!)" } == ["1:superseded:worker-1", "2:succeeded:worker-2"])
+        }
+        await client.close()
+        await TestCluster.stop(cluster)
+    }
+
+    @Test("restart nats-server and Postgres mid-run: every job still finishes")
+    func serversRestartMidRun() async throws {
+        let cluster = try await TestCluster.start(name: "restart", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 2],
+                                                  environment: ["ARIA_BUS_WORK_ACK_WAIT": "5s", "ARIA_BUS_ACK_WAIT": "5s"])
+        let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
+        var runs: [RunID] = []
+        for index in 0..<30 {
+            let reply = try await client.createJob(planJob([
+                ["step_id": "a", "skill": "sleep", "params": ["duration": .string("\(100 + index * 20)ms")]],
+                ["step_id": "b", "skill": "echo", "depends_on": ["a"]],
+                ["step_id": "c", "skill": "sleep", "depends_on": ["b"], "params": ["duration": "300ms"]]]), idempotencyKey: "restart-\(index)")
+            runs.append(try #require(reply.run))
+        }
+        let ids = "{" + runs.map(\.description).joined(separator: ",") + "}"
+        await cluster.nats.stop()
+        try await cluster.nats.restart()
+        try await cluster.postgres.stop()
+        try await cluster.postgres.restart()
+        let finished = try await until(timeout: .seconds(120), "30 runs to end") { () -> String? in
+            let count = try? await scalar(cluster, "SELECT count(*) FROM runs WHERE run_id = ANY($1::uuid[]) AND status IN ('succeeded','failed','rejected')", [ids])
+            return count == "30" ? count : nil
+        }
+        #expect(finished == "30")
+        #expect(try await scalar(cluster, "SELECT count(*) FROM runs WHERE run_id = ANY($1::uuid[]) AND status = 'succeeded'", [ids]) == "30")
+        #expect(try await scalar(cluster, """
+            SELECT count(*) FROM (SELECT run_id FROM run_events WHERE run_id = ANY($1::uuid[]) GROUP BY run_id
+                                  HAVING min(seq) = 1 AND max(seq) = count(*)) ok
+            """, [ids]) == "30")
+        #expect(servicesRunning(cluster))
+        await client.close()
+        await TestCluster.stop(cluster)
+    }
+
+    @Test("SIGTERM drains: a worker finishes its in-flight step, acks, and exits cleanly")
+    func gracefulDrain() async throws {
+        let cluster = try await TestCluster.start(name: "drain", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 1])
+        let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
+        let run = try #require(try await client.createJob(planJob([["step_id": "nap", "skill": "sleep", "params": ["duration": "1500ms"]]]), idempotencyKey: nil).run)
+        _ = try await until(timeout: .seconds(20), "the step to start") { () -> Bool? in
+            try await scalar(cluster, "SELECT status FROM step_attempts WHERE run_id = $1", [run.description]) == "running" ? true : nil
+        }
+        let worker = try #require(cluster.process("worker-1"))
+        worker.signal(SIGTERM)
+        #expect(await worker.waitForExit(timeout: .seconds(15)))
+        #expect(worker.exitStatus == 0)
+        #expect(try await scalar(cluster, "SELECT status || ':' || attempts FROM steps WHERE run_id = $1", [run.description]) == "succeeded:1")
+        try cluster.startService("worker", index: 2)
+        #expect(try await client.watch(run, timeout: .seconds(20)) { _ in }.body.kind == .succeeded)
+        await client.close()
+        await TestCluster.stop(cluster)
+    }
+
+    @Test("a full submit stream answers publishers with overloaded")
+    func overloadedWhenSubmitStreamIsFull() async throws {
+        let cluster = try await TestCluster.start(name: "full", replicas: ["gateway": 0, "planner": 0, "scheduler": 0, "worker": 0],
+                                                  environment: ["ARIA_BUS_SUBMIT_MAX_MSGS": "5"])
+        let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
+        for index in 0..<5 { _ = try await client.publishJob(echoJob("\(index)"), idempotencyKey: nil) }
+        do {
+            _ = try await client.publishJob(echoJob("one too many"), idempotencyKey: nil)
+            Issue.record("the sixth publish was accepted")
+        } catch let error as AriaError {
+            #expect(error.code == .overloaded)
+        }
+        await client.close()
+        await TestCluster.stop(cluster)
+    }
+}

@@ -1,0 +1,202 @@
+import AriaBus
+import AriaCore
+import AriaPostgres
+import AriaStore
+import AriaTestSupport
+import Foundation
+import Logging
+import Testing
+
+/// A migrated database of its own on the shared test server.
+func migratedStore(_ prefix: String, origin: String = "test") async throws -> (RunStore, PostgresPool) {
+    let config = try await TestPostgres.freshDatabase(prefix: prefix)
+    let pool = PostgresPool(config: config, maxConnections: 8, logger: Logger(label: "test"))
+    try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
+    let store = RunStore(pool: pool, origin: origin, subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 3000))
+    try await store.addTenant(TenantID(trusted: "demo"))
+    return (store, pool)
+}
+
+func echoPlan(_ ids: [(String, [String])]) -> Plan {
+    Plan(planID: "p", steps: ids.map { id, deps in
+        PlanStep(stepID: StepID(trusted: id), skill: "echo", params: ["message": .string(id)], dependsOn: deps.map { StepID(trusted: $0) })
+    })
+}
+
+func submission(_ plan: Plan, key: String?, ref: String? = nil, hash: String = "h1") throws -> SubmissionInput {
+    let job = JobSpec(agent: AgentID(trusted: "demo"), source: .plan(plan))
+    return SubmissionInput(tenant: TenantID(trusted: "demo"), idempotencyKey: key, submissionRef: ref, payloadHash: hash,
+                           job: job, jobJSON: String(decoding: try Wire.encode(job), as: UTF8.self), deadline: nil, traceparent: nil)
+}
+
+func scalar(_ pool: PostgresPool, _ sql: String, _ params: [String?] = []) async throws -> String? {
+    try await pool.withConnection { try $0.query(sql, params).rows.first?[0] }
+}
+
+@Suite("Migrations")
+struct MigrationTests {
+    @Test("four aria migrate at once apply each migration exactly once")
+    func fourMigrationsAtOnce() async throws {
+        let config = try await TestPostgres.freshDatabase(prefix: "migrate4")
+        let pools = (0..<4).map { _ in PostgresPool(config: config, maxConnections: 1, logger: Logger(label: "test")) }
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for pool in pools { group.addTask { try await Migrator(pool: pool, logger: Logger(label: "test")).migrate() } }
+            var all: [[Int]] = []
+            for try await result in group { all.append(result) }
+            return all
+        }
+        #expect(applied.flatMap { $0 }.sorted() == Migrations.all.map(\.version))
+        #expect(try await scalar(pools[0], "SELECT count(*) FROM aria_schema_migrations") == String(Migrations.all.count))
+        try await Migrator(pool: pools[0], logger: Logger(label: "test")).checkSchema()
+        for pool in pools { await pool.close() }
+    }
+
+    @Test("a service refuses a schema that is older or newer than it knows")
+    func schemaVersionChecks() async throws {
+        let config = try await TestPostgres.freshDatabase(prefix: "schemacheck")
+        let pool = PostgresPool(config: config, maxConnections: 1, logger: Logger(label: "test"))
+        let migrator = Migrator(pool: pool, logger: Logger(label: "test"))
+        await #expect(throws: AriaError.self) { try await migrator.checkSchema() }
+        do { try await migrator.checkSchema() } catch let error as AriaError { #expect(error.code == .schemaOutdated) }
+        try await migrator.migrate()
+        try await migrator.checkSchema()
+        _ = try await pool.withConnection { try $0.query("INSERT INTO aria_schema_migrations (version, name, checksum) VALUES (999, 'future', 'x')") }
+        do {
+            try await migrator.checkSchema()
+            Issue.record("a newer schema was accepted")
+        } catch let error as AriaError { #expect(error.code == .schemaTooNew) }
+        do {
+            try await migrator.migrate()
+            Issue.record("migrate ran against a newer schema")
+        } catch let error as AriaError { #expect(error.code == .schemaTooNew) }
+        await pool.close()
+    }
+
+    @Test("an applied migration that was edited is detected")
+    func migrationChecksumMismatch() async throws {
+        let config = try await TestPostgres.freshDatabase(prefix: "checksum")
+        let pool = PostgresPool(config: config, maxConnections: 1, logger: Logger(label: "test"))
+        try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
+        let edited = Migrations.all.map { Migration(version: $0.version, name: $0.name, sql: $0.sql + "\n-- edited") }
+        do {
+            try await Migrator(pool: pool, logger: Logger(label: "test"), migrations: edited).migrate()
+            Issue.record("an edited migration was accepted")
+        } catch let error as AriaError { #expect(error.code == .migrationChecksumMismatch) }
+        await pool.close()
+    }
+}
+
+@Suite("Run store")
+struct RunStoreTests {
+    @Test("same key and payload is the same run; a different payload is a conflict; a redelivered message is recognised")
+    func idempotentSubmission() async throws {
+        let (store, pool) = try await migratedStore("idem")
+        let plan = echoPlan([("a", [])])
+        let (first, outbox) = try await store.submit([try submission(plan, key: "k1", ref: "S:1")])
+        guard case .accepted(let run) = first[0] else { Issue.record("not accepted: \(first)"); return }
+        #expect(outbox.map(\.subject).sorted() == [Subjects.scheduleIntake, "aria.t.demo.events.\(run).accepted", "aria.t.demo.events.\(run).planned"].sorted())
+        #expect(outbox.allSatisfy { $0.id > 0 })
+        let (again, _) = try await store.submit([try submission(plan, key: "k1", ref: "S:2")])
+        #expect(again == [.duplicate(run, .accepted)])
+        let (redelivered, _) = try await store.submit([try submission(plan, key: nil, ref: "S:1")])
+        #expect(redelivered == [.duplicate(run, .accepted)])
+        let (conflict, _) = try await store.submit([try submission(plan, key: "k1", ref: "S:3", hash: "other")])
+        #expect(conflict == [.conflict(existing: run)])
+        #expect(try await scalar(pool, "SELECT count(*) FROM runs") == "1")
+        await pool.close()
+    }
+
+    @Test("concurrent duplicates from separate pools make one run")
+    func concurrentDuplicates() async throws {
+        let (store, pool) = try await migratedStore("concurrent")
+        let plan = echoPlan([("a", [])])
+        let outcomes = try await withThrowingTaskGroup(of: SubmissionOutcome.self) { group in
+            for index in 0..<16 {
+                group.addTask { try await store.submit([try submission(plan, key: "same", ref: "S:\(index)")]).0[0] }
+            }
+            var all: [SubmissionOutcome] = []
+            for try await outcome in group { all.append(outcome) }
+            return all
+        }
+        let runs = Set(outcomes.map { outcome -> String in
+            switch outcome {
+            case .accepted(let run), .duplicate(let run, _): return run.description
+            case .conflict(let run): return "conflict \(run)"
+            }
+        })
+        #expect(runs.count == 1)
+        #expect(outcomes.filter { if case .accepted = $0 { true } else { false } }.count == 1)
+        #expect(try await scalar(pool, "SELECT count(*) FROM runs") == "1")
+        await pool.close()
+    }
+
+    @Test("concurrent schedulers dispatch a join once and complete a run once")
+    func joinDispatchedOnce() async throws {
+        let (store, pool) = try await migratedStore("join")
+        let plan = echoPlan([("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])])
+        let (outcomes, _) = try await store.submit([try submission(plan, key: nil, ref: "S:1")])
+        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted"); return }
+        let tenant = TenantID(trusted: "demo")
+        _ = try await store.advance(tenant: tenant, run: run, event: .start, catalog: .builtIn)
+        func finish(_ step: String) async throws {
+            let (decisions, _) = try await store.beginAttempts([AttemptStart(tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", traceparent: nil)], worker: "w")
+            guard case .startAttempt(let attempt, let token, _) = decisions[0] else { Issue.record("no attempt for \(step): \(decisions)"); return }
+            _ = try await store.finishAttempt(tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", attempt: attempt, fencingToken: token, outcome: .succeeded, output: ["message": .string(step)], traceparent: nil)
+        }
+        try await finish("a")
+        // Two schedulers see the same completion at once.
+        async let first = store.advance(tenant: tenant, run: run, event: .stepFinished(StepID(trusted: "a")), catalog: .builtIn)
+        async let second = store.advance(tenant: tenant, run: run, event: .stepFinished(StepID(trusted: "a")), catalog: .builtIn)
+        let dispatchedAfterA = (try await first).1.filter { $0.subject == Subjects.workIntake(pool: "default") }.count
+            + (try await second).1.filter { $0.subject == Subjects.workIntake(pool: "default") }.count
+        #expect(dispatchedAfterA == 2)
+        try await finish("b")
+        try await finish("c")
+        let joins = try await withThrowingTaskGroup(of: [OutboxMessage].self) { group in
+            for step in ["b", "c", "b", "c"] {
+                group.addTask { try await store.advance(tenant: tenant, run: run, event: .stepFinished(StepID(trusted: step)), catalog: .builtIn).1 }
+            }
+            var all: [OutboxMessage] = []
+            for try await messages in group { all += messages }
+            return all
+        }
+        #expect(joins.filter { $0.subject == Subjects.workIntake(pool: "default") }.count == 1)
+        try await finish("d")
+        let completions = try await withThrowingTaskGroup(of: [OutboxMessage].self) { group in
+            for _ in 0..<3 {
+                group.addTask { try await store.advance(tenant: tenant, run: run, event: .stepFinished(StepID(trusted: "d")), catalog: .builtIn).1 }
+            }
+            var all: [OutboxMessage] = []
+            for try await messages in group { all += messages }
+            return all
+        }
+        #expect(completions.filter { $0.subject.hasSuffix(".succeeded") }.count == 1)
+        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "succeeded")
+        // Events are gapless: seq 1...n.
+        #expect(try await scalar(pool, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM run_events WHERE run_id = $1", [run.description]) == "t")
+        let view = try await store.runView(tenant: tenant, run: run)
+        #expect(view?.output == ["d": ["message": "d"]])
+        await pool.close()
+    }
+
+    @Test("a late result from a superseded attempt is rejected by its fencing token")
+    func staleAttemptRejected() async throws {
+        let (store, pool) = try await migratedStore("fence")
+        let tenant = TenantID(trusted: "demo")
+        let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", [])]), key: nil, ref: "S:1")])
+        guard case .accepted(let run) = outcomes[0] else { return }
+        _ = try await store.advance(tenant: tenant, run: run, event: .start, catalog: .builtIn)
+        let start = AttemptStart(tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", traceparent: nil)
+        let (first, _) = try await store.beginAttempts([start], worker: "w1")
+        let (second, _) = try await store.beginAttempts([start], worker: "w2")  // redelivery: w1 presumed dead
+        #expect(first == [.startAttempt(number: 1, fencingToken: 1, superseding: nil)])
+        #expect(second == [.startAttempt(number: 2, fencingToken: 2, superseding: 1)])
+        let (late, lateOutbox) = try await store.finishAttempt(tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", attempt: 1, fencingToken: 1, outcome: .succeeded, output: ["x": 1], traceparent: nil)
+        #expect(late == .rejectStale(expected: 2, got: 1))
+        #expect(lateOutbox.isEmpty)
+        let (current, _) = try await store.finishAttempt(tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", attempt: 2, fencingToken: 2, outcome: .succeeded, output: ["x": 2], traceparent: nil)
+        #expect(current == .record(.succeeded))
+        #expect(try await scalar(pool, "SELECT string_agg(attempt || ':' || status || ':' || worker, ',' ORDER BY attempt) FROM step_attempts WHERE run_id = $1", [run.description]) == "1:superseded:w1,2:succeeded:w2")
+        await pool.close()
+    }
+}
