@@ -40,7 +40,7 @@ let package = Package(
         // Durable state (migrations, run store, outbox) and the bus contract (subjects, streams, envelopes on the wire).
         .target(name: "AriaStore", dependencies: ["AriaCore", "AriaPostgres", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
-        .target(name: "AriaBus", dependencies: ["AriaCore", "AriaNATS", .product(name: "Logging", package: "swift-log")],
+        .target(name: "AriaBus", dependencies: ["AriaCore", "AriaStore", "AriaNATS", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 
         // Plumbing every service shares: configuration, consumers, outbox relay, readiness, bootstrap.

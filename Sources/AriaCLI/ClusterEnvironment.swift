@@ -35,7 +35,7 @@ public struct ClusterEnvironment: Sendable {
     }
 
     /// The NATS server URLs.
-    public var natsURLs: [String] { (values["ARIA_NATS_URL"] ?? "nats://127.0.0.1:4222").split(separator: ",").map { String($0) } }
+    public var natsURLs: [String] { reader.list("ARIA_NATS_URL", default: ["nats://127.0.0.1:4222"]) }
     /// The database URL.
     public var databaseURL: String { values["ARIA_DATABASE_URL"] ?? "postgres://aria@127.0.0.1:5432/aria" }
 

@@ -16,6 +16,11 @@ public struct AriaCommand: AsyncParsableCommand {
         subcommands: [DevCommand.self, MigrateCommand.self, SubmitCommand.self, RunCommand.self, AdminCommand.self, BenchCommand.self])
     /// Creates the command.
     public init() {}
+
+    /// Parses the command line and runs the command (the `aria` executable's entry point).
+    public static func runAsync() async {
+        await main(nil)
+    }
 }
 
 /// Options every command that talks to a cluster shares.

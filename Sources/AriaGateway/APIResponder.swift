@@ -18,7 +18,7 @@ struct APIResponder: Service {
     func run() async throws {
         let context = gateway.context
         let subscription = try context.nats.subscribe("aria.t.*.api.>", queue: "gateway", bufferLimit: 4096)
-        let inFlight = Atomic<Int>(0)
+        let inFlight = SharedCounter()
         let limit = context.configuration.apiMaxInFlight
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
@@ -28,15 +28,15 @@ struct APIResponder: Service {
                         context.logger.warning("API request without a reply subject in its tenant's inbox; dropped", metadata: ["subject": "\(request.subject)"])
                         continue
                     }
-                    if inFlight.add(1, ordering: .relaxed).newValue > limit {
-                        inFlight.subtract(1, ordering: .relaxed)
+                    if inFlight.add(1) > limit {
+                        inFlight.add(-1)
                         respond(request, .failure(AriaError(.overloaded, "too many API requests in flight; retry", category: .transient)))
                         continue
                     }
                     group.addTask {
                         let answer = await handle(request, tenant: tenant)
                         respond(request, answer)
-                        inFlight.subtract(1, ordering: .relaxed)
+                        inFlight.add(-1)
                     }
                 }
             }

@@ -57,15 +57,15 @@ public struct ConsumerLoop: Service {
     /// Pulls and handles until graceful shutdown; then lets in-flight work finish (or nak on cancellation).
     public func run() async throws {
         let subscription = try await bind()
-        let inFlight = Atomic<Int>(0)
+        let inFlight = SharedCounter()
         let (slotFreed, signalSlot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         var slotIterator = slotFreed.makeAsyncIterator()
-        let stopping = Atomic<Bool>(false)
+        let stopping = SharedFlag()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 var failures = 0
-                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
-                    let free = slots - inFlight.load(ordering: .acquiring)
+                while !stopping.isSet && !Task.isCancelled {
+                    let free = slots - inFlight.value
                     if free <= 0 {
                         _ = await slotIterator.next()
                         continue
@@ -83,19 +83,19 @@ public struct ConsumerLoop: Service {
                         continue
                     }
                     if messages.isEmpty { continue }
-                    inFlight.add(messages.count, ordering: .releasing)
+                    inFlight.add(messages.count)
                     for start in stride(from: 0, to: messages.count, by: handlerBatch) {
                         let chunk = Array(messages[start..<min(start + handlerBatch, messages.count)])
                         group.addTask {
                             await self.handle(chunk)
-                            inFlight.subtract(chunk.count, ordering: .releasing)
+                            inFlight.add(-chunk.count)
                             signalSlot.yield()
                         }
                     }
                 }
             }
         } onGracefulShutdown: {
-            stopping.store(true, ordering: .relaxed)
+            stopping.set()
             signalSlot.yield()
         }
         signalSlot.finish()
@@ -129,7 +129,7 @@ public struct ConsumerLoop: Service {
     }
 
     func settle(_ message: NATSMessage, _ outcome: HandlingOutcome) async {
-        var delivery = Delivery(deliveryCount: message.metadata?.numDelivered ?? 1)
+        var delivery = Delivery(deliveryCount: Int(message.metadata?.numDelivered ?? 1))
         var actions: [Delivery.Action] = []
         switch outcome {
         case .undecodable(let error):
@@ -187,4 +187,27 @@ public func decodeInternal<Body: Codable & Sendable>(_ type: Body.Type, _ messag
 public func transientError(_ error: any Error) -> AriaError {
     if let aria = error as? AriaError { return aria }
     return AriaError(.internal, String(describing: error).prefix(500).description, category: .transient)
+}
+
+/// A counter shared between tasks.
+public final class SharedCounter: Sendable {
+    private let storage = Atomic<Int>(0)
+    /// Creates a counter at zero.
+    public init() {}
+    /// The current value.
+    public var value: Int { storage.load(ordering: .acquiring) }
+    /// Adds `delta` and returns the new value.
+    @discardableResult
+    public func add(_ delta: Int) -> Int { storage.add(delta, ordering: .acquiringAndReleasing).newValue }
+}
+
+/// A flag shared between tasks, set once.
+public final class SharedFlag: Sendable {
+    private let storage = Atomic<Bool>(false)
+    /// Creates an unset flag.
+    public init() {}
+    /// Whether the flag is set.
+    public var isSet: Bool { storage.load(ordering: .acquiring) }
+    /// Sets the flag.
+    public func set() { storage.store(true, ordering: .releasing) }
 }

@@ -1,3 +1,3 @@
 import AriaCLI
 
-await AriaCommand.main()
+await AriaCommand.runAsync()

@@ -157,7 +157,6 @@ struct ParamTemplateTests {
     }
 
     @Test("A lone unterminated reference is invalid_params, like one after a valid reference",
-          .disabled("bug: '{{steps.a.output.x' without '}}' is passed through unchanged (containsReference is false)"),
           arguments: ["{{steps.a.output.x", "prefix {{params.url", "{{params.url}"])
     func loneUnterminated(text: String) {
         #expect(renderError(.string(text))?.code == .invalidParams)

@@ -56,16 +56,29 @@ public struct ConfigReader: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw AriaError(.invalidConfiguration, "\(key)_FILE names '\(path)', which cannot be read")
         }
-        return Secret(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !value.isEmpty else { throw AriaError(.invalidConfiguration, "\(key)_FILE names '\(path)', which is empty") }
+        return Secret(value)
+    }
+
+    /// A comma-separated list, items trimmed, empty items dropped.
+    public func list(_ key: String, default defaultValue: [String]) -> [String] {
+        guard let text = optionalString(key) else { return defaultValue }
+        let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return items.isEmpty ? defaultValue : items
     }
 }
 
-/// A secret value whose description never shows it.
-public struct Secret: Sendable, Equatable, CustomStringConvertible {
+/// A secret value whose description, debug description and reflection never show it.
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The secret itself; pass it only to the library that needs it.
     public let value: String
     /// Wraps a secret.
     public init(_ value: String) { self.value = value }
     /// `<redacted>`.
     public var description: String { "<redacted>" }
+    /// `<redacted>`.
+    public var debugDescription: String { "<redacted>" }
+    /// A mirror without children, so `dump` shows nothing of the value.
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }

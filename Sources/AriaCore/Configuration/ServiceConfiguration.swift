@@ -41,13 +41,16 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
 
     /// Reads the settings for `service` from `reader`.
     public init(service: String, reader: ConfigReader = ConfigReader()) throws(AriaError) {
-        natsURLs = reader.string("ARIA_NATS_URL", default: "nats://127.0.0.1:4222").split(separator: ",").map { String($0) }
+        natsURLs = reader.list("ARIA_NATS_URL", default: ["nats://127.0.0.1:4222"])
         natsUser = reader.string("ARIA_NATS_USER", default: service)
         natsPassword = try reader.secret("ARIA_NATS_PASSWORD")
         databaseURL = try reader.secret("ARIA_DATABASE_URL") ?? Secret("postgres://aria@127.0.0.1:5432/aria")
         databasePoolSize = try reader.int("ARIA_DB_POOL_SIZE", default: 8, range: 1...256)
         instance = reader.string("ARIA_INSTANCE", default: "\(service)-\(ProcessInfo.processInfo.processIdentifier)")
-        logLevel = reader.string("ARIA_LOG_LEVEL", default: "info")
+        logLevel = reader.string("ARIA_LOG_LEVEL", default: "info").lowercased()
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
+            throw AriaError(.invalidConfiguration, "ARIA_LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical")
+        }
         readyFile = reader.optionalString("ARIA_READY_FILE")
         drainGrace = try reader.duration("ARIA_DRAIN_GRACE", default: AriaDuration(milliseconds: 10_000))
         fetchBatch = try reader.int("ARIA_FETCH_BATCH", default: 64, range: 1...1024)

@@ -140,14 +140,73 @@ public struct IgnoredBody: Codable, Sendable {
 
 /// RFC 3339 timestamps with millisecond precision, always UTC (`2026-11-21T20:24:41.123Z`).
 public enum Timestamp {
-    /// Formats a date.
+    /// Formats a date, rounded to the nearest millisecond.
     public static func format(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+        let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        var seconds = totalMilliseconds / 1000
+        var milliseconds = totalMilliseconds % 1000
+        if milliseconds < 0 { milliseconds += 1000; seconds -= 1 }
+        let whole = Date(timeIntervalSince1970: TimeInterval(seconds))
+        let text = whole.formatted(Date.ISO8601FormatStyle(timeZone: .gmt))  // 2026-11-21T20:24:41Z
+        let digits = String(milliseconds)
+        return String(text.dropLast()) + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
     }
-    /// Parses a timestamp with or without fractional seconds; nil if invalid.
+
+    /// Parses a strict RFC 3339 timestamp (`Z` or `±hh:mm` offset, optional fraction); nil if invalid,
+    /// including impossible dates and times such as February 30 or hour 25.
     public static func parse(_ text: String) -> Date? {
-        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt).parse(text) { return date }
-        return try? Date.ISO8601FormatStyle(timeZone: .gmt).parse(text)
+        let bytes = Array(text.utf8)
+        func digits(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= bytes.count else { return nil }
+            var value = 0
+            for index in range {
+                let byte = bytes[index]
+                guard byte >= 48, byte <= 57 else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            return value
+        }
+        guard bytes.count >= 20, let year = digits(0..<4), bytes[4] == 45, let month = digits(5..<7), bytes[7] == 45,
+              let day = digits(8..<10), bytes[10] == 84 || bytes[10] == 116, let hour = digits(11..<13), bytes[13] == 58,
+              let minute = digits(14..<16), bytes[16] == 58, let second = digits(17..<19) else { return nil }
+        var index = 19
+        var fraction = 0.0
+        if index < bytes.count, bytes[index] == 46 {
+            index += 1
+            var scale = 0.1
+            let start = index
+            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+                fraction += Double(bytes[index] - 48) * scale
+                scale /= 10
+                index += 1
+            }
+            guard index > start, index - start <= 9 else { return nil }
+        }
+        guard index < bytes.count else { return nil }
+        var offsetSeconds = 0
+        if bytes[index] == 90 || bytes[index] == 122 {
+            index += 1
+        } else if bytes[index] == 43 || bytes[index] == 45 {
+            guard let offsetHours = digits(index + 1..<index + 3), index + 3 < bytes.count, bytes[index + 3] == 58,
+                  let offsetMinutes = digits(index + 4..<index + 6), offsetHours < 24, offsetMinutes < 60 else { return nil }
+            offsetSeconds = (offsetHours * 3600 + offsetMinutes * 60) * (bytes[index] == 45 ? -1 : 1)
+            index += 6
+        } else {
+            return nil
+        }
+        guard index == bytes.count else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let daysInMonth = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...12).contains(month), (1...daysInMonth[month - 1]).contains(day), hour < 24, minute < 60, second < 60 else { return nil }
+        // Days since 1970-01-01 (proleptic Gregorian), from Howard Hinnant's days_from_civil.
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
+        return Date(timeIntervalSince1970: TimeInterval(seconds) + fraction)
     }
 }
 

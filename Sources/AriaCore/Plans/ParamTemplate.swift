@@ -5,10 +5,9 @@
 /// reference inside a longer string is replaced by the value's text (strings as they are, other values as
 /// JSON). An unresolvable reference is an error, never left in place.
 public enum ParamTemplate {
-    /// Whether `text` contains a `{{` ... `}}` reference.
+    /// Whether `text` contains a `{{` (a reference, or an unterminated one that rendering rejects).
     public static func containsReference(_ text: String) -> Bool {
-        guard let open = text.range(of: "{{") else { return false }
-        return text[open.upperBound...].contains("}}")
+        text.contains("{{")
     }
 
     /// Every reference path in `value`, split on dots (`["steps", "a", "output", "x"]`).
@@ -36,7 +35,7 @@ public enum ParamTemplate {
     public static func render(_ value: JSONValue, resolve: (_ path: [String]) -> JSONValue?) throws(AriaError) -> JSONValue {
         switch value {
         case .string(let text):
-            guard containsReference(text) else { return value }
+            guard text.contains("{{") else { return value }
             let parts = try segments(of: text)
             if parts.count == 1, case .reference(let path) = parts[0] {
                 guard let resolved = resolve(path) else { throw unresolved(path) }
