@@ -96,20 +96,20 @@ public final class PostgresServer: Sendable {
     /// it listens on) instead of started twice.
     /// - Throws: `LocalClusterError`.
     public static func start(_ options: PostgresServerOptions) async throws -> PostgresServer {
-        let tools = try PostgresTools.locate()
-        let server = try await offCooperativePool { () throws -> PostgresServer? in
+        let (tools, adopted) = try await offCooperativePool { () throws -> (PostgresTools, PostgresServer?) in
+            let tools = try PostgresTools.locate()
             try prepareDirectories(options, tools: tools)
             let data = dataDirectory(options.stateDirectory)
             if let running = PostmasterLock.read(data), processIsAlive(running.pid), isPostgres(running.pid), let port = running.port {
-                return PostgresServer(options: options, port: port, tools: tools, pid: running.pid, process: nil)
+                return (tools, PostgresServer(options: options, port: port, tools: tools, pid: running.pid, process: nil))
             }
             PostmasterLock.removeIfStale(data)
             if !FileManager.default.fileExists(atPath: data.appendingPathComponent("PG_VERSION").path) {
                 try initializeCluster(options, tools: tools)
             }
-            return nil
+            return (tools, nil)
         }
-        if let server {
+        if let server = adopted {
             try await server.waitUntilReady(process: nil)
             try await server.ensureRoleAndDatabase()
             return server
@@ -205,7 +205,7 @@ public final class PostgresServer: Sendable {
     /// Runs the postmaster and waits until it is ready.
     private func launch() async throws {
         let data = dataDirectory
-        PostmasterLock.removeIfStale(data)
+        try await Self.offCooperativePool { PostmasterLock.removeIfStale(data) }
         var settings: [(String, String)] = [
             ("port", String(port)),
             ("listen_addresses", "127.0.0.1"),
@@ -217,9 +217,12 @@ public final class PostgresServer: Sendable {
         settings += options.extraSettings.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         let arguments = ["-D", data.path] + settings.flatMap { ["-c", "\($0.0)=\($0.1)"] }
         let command = tools.asServerUser(tools.binary("postgres"), arguments)
-        let process = try ManagedProcess(
-            name: "postgres", executable: command.executable, arguments: command.arguments,
-            logFile: logFile, workingDirectory: options.stateDirectory)
+        let (logFile, workingDirectory) = (logFile, options.stateDirectory)
+        let process = try await Self.offCooperativePool {
+            try ManagedProcess(
+                name: "postgres", executable: command.executable, arguments: command.arguments,
+                logFile: logFile, workingDirectory: workingDirectory)
+        }
         state.withLock { $0 = RunState(pid: process.pid, process: process) }
         try await waitUntilReady(process: process)
     }
@@ -386,10 +389,12 @@ public final class PostgresServer: Sendable {
         return output
     }
 
-    /// Runs blocking work (child processes, file system) on a dispatch thread rather than the cooperative pool.
+    /// Runs blocking work (child processes, file system) on a queue of its own, neither on the cooperative
+    /// pool nor on a global dispatch queue: blocking the few global-queue threads delays the timers behind
+    /// every `Task.sleep` in the process.
     private static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+            DispatchQueue(label: "aria.postgres-server.blocking").async { continuation.resume(with: Result { try work() }) }
         }
     }
 

@@ -4,7 +4,9 @@ import AriaTestSupport
 import Foundation
 import Testing
 
+/// Local Postgres clusters: crash, restart, adoption and shutdown.
 @Suite struct PostgresServerTests {
+    /// After a crash and restart, committed data is there and the pool reconnects.
     @Test func poolRecoversAfterTheServerIsKilledAndRestarted() async throws {
         let server = try await TestPostgres.startDedicated()
         let pool = PostgresPool(config: try PostgresConfig(url: server.url), maxConnections: 2, logger: testLogger)
@@ -33,6 +35,7 @@ import Testing
         #expect(!server.isRunning)
     }
 
+    /// A running cluster is adopted, stopped through its lock file, restarted, and gets new databases.
     @Test func stopRunningAdoptionAndRestart() async throws {
         let server = try await TestPostgres.startDedicated()
         // Starting again on a running cluster adopts it.
