@@ -9,9 +9,9 @@ import Darwin
 
 /// How to run a local Postgres cluster.
 public struct PostgresServerOptions: Sendable {
-    /// The folder holding the cluster: `data/`, `socket/` and `postgres.log`.
+    /// The folder holding the cluster: `data/`, `socket/`, `postgres.log` and `port` (the last port used).
     public var stateDirectory: URL
-    /// The TCP port on 127.0.0.1; nil picks a free one.
+    /// The TCP port on 127.0.0.1; nil reuses the cluster's previous port if it is free, else picks a free one.
     public var port: Int?
     /// A password for the `postgres` superuser over TCP; nil leaves it without one (it can still use the socket).
     public var superuserPassword: String?
@@ -115,19 +115,26 @@ public final class PostgresServer: Sendable {
             return server
         }
 
+        // Without a configured port, a cluster started before comes back on the port it had, if still free.
+        let portFile = options.stateDirectory.appendingPathComponent("port")
+        let rememberedPort = (try? String(contentsOf: portFile, encoding: .utf8)).flatMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
         var attempt = 0
         while true {
             attempt += 1
-            let port = try options.port ?? FreePort.find()
+            let port = try options.port ?? (attempt == 1 ? rememberedPort : nil) ?? FreePort.find()
             let server = PostgresServer(options: options, port: port, tools: tools, pid: 0, process: nil)
             do {
                 try await server.launch()
                 try await server.ensureRoleAndDatabase()
+                try? Data("\(port)\n".utf8).write(to: portFile)
                 return server
-            } catch let error as LocalClusterError {
+            } catch {
                 await server.stop()
                 // A free port picked by us may be taken by someone else before the server binds it.
-                let portRace = options.port == nil && error.message.contains("could not bind") && attempt < 3
+                let portRace = options.port == nil && attempt < 3
+                    && (error as? LocalClusterError)?.message.contains("could not bind") == true
                 if !portRace { throw error }
             }
         }
@@ -516,10 +523,10 @@ private struct PostmasterLock {
             status: lines.count > 7 ? lines[7] : nil)
     }
 
-    /// Removes a lock file left by a postmaster that no longer runs. Postgres would refuse to start while
-    /// its pid is a zombie nobody reaps (the postmaster of a killed, detached server).
+    /// Removes a lock file left by a postmaster that no longer runs. Postgres itself would refuse to start
+    /// while that pid is a zombie nobody reaps (a killed server whose parent has gone) or has been recycled.
     static func removeIfStale(_ dataDirectory: URL) {
-        guard let lock = read(dataDirectory), !processIsAlive(lock.pid) else { return }
+        guard let lock = read(dataDirectory), !processIsAlive(lock.pid) || !isPostgres(lock.pid) else { return }
         try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("postmaster.pid"))
     }
 }

@@ -35,7 +35,7 @@ import Testing
         #expect(!server.isRunning)
     }
 
-    /// A running cluster is adopted, stopped through its lock file, restarted, and gets new databases.
+    /// A running cluster is adopted, stopped through its lock file, started again, and gets new databases.
     @Test func stopRunningAdoptionAndRestart() async throws {
         let server = try await TestPostgres.startDedicated()
         // Starting again on a running cluster adopts it.
@@ -46,6 +46,13 @@ import Testing
         await PostgresServer.stopRunning(stateDirectory: server.options.stateDirectory)
         #expect(!server.isRunning)
         #expect(FileManager.default.fileExists(atPath: server.logFile.path))
+
+        // Starting a stopped cluster again (`aria dev up` after `aria dev down`) reuses its port.
+        let revived = try await PostgresServer.start(server.options)
+        #expect(revived.port == server.port)
+        #expect(revived.pid != server.pid)
+        await revived.stop()
+        #expect(!revived.isRunning)
 
         try await server.restart()
         let pool = PostgresPool(config: try PostgresConfig(url: server.url), maxConnections: 1, logger: testLogger)
