@@ -153,8 +153,8 @@ public final class PostgresServer: Sendable {
         _ = await Self.waitUntilGone(pid, timeout: .seconds(5))
     }
 
-    /// Simulates a crash: SIGKILLs the postmaster and all its children at once, leaving the data directory
-    /// as a power cut would (committed work survives; crash recovery runs on `restart()`).
+    /// Simulates a crash: SIGKILLs the postmaster and all its children at once. Committed work survives
+    /// (the operating system keeps what was written), and crash recovery runs on `restart()`.
     public func kill() {
         let pid = pid
         guard pid > 0, processIsAlive(pid) else { return }
