@@ -117,6 +117,18 @@ import Testing
         await pool.close()
     }
 
+    /// Past the prepared-statement cache's limit, new statements still run (unprepared), with parameters.
+    @Test func statementsBeyondTheCacheLimitStillRun() async throws {
+        let pool = try await makePool("cache", maxConnections: 1)
+        let values = try await pool.withConnection { connection in
+            try (0..<600).map { index in
+                try connection.query("SELECT $1::int + \(index) AS n", ["1"]).first?["n"]
+            }
+        }
+        #expect(values == (0..<600).map { String($0 + 1) })
+        await pool.close()
+    }
+
     /// A closed connection reports itself unhealthy and throws `.connectionLost`.
     @Test func directConnectionAndClose() async throws {
         let config = try await TestPostgres.freshDatabase(prefix: "direct")
