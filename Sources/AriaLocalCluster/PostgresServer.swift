@@ -9,9 +9,9 @@ import Darwin
 
 /// How to run a local Postgres cluster.
 public struct PostgresServerOptions: Sendable {
-    /// The folder holding the cluster: `data/`, `socket/` and `postgres.log`.
+    /// The folder holding the cluster: `data/`, `socket/`, `postgres.log` and `port` (the last port used).
     public var stateDirectory: URL
-    /// The TCP port on 127.0.0.1; nil picks a free one.
+    /// The TCP port on 127.0.0.1; nil reuses the cluster's previous port if it is free, else picks a free one.
     public var port: Int?
     /// A password for the `postgres` superuser over TCP; nil leaves it without one (it can still use the socket).
     public var superuserPassword: String?
@@ -96,38 +96,45 @@ public final class PostgresServer: Sendable {
     /// it listens on) instead of started twice.
     /// - Throws: `LocalClusterError`.
     public static func start(_ options: PostgresServerOptions) async throws -> PostgresServer {
-        let tools = try PostgresTools.locate()
-        let server = try await offCooperativePool { () throws -> PostgresServer? in
+        let (tools, adopted) = try await offCooperativePool { () throws -> (PostgresTools, PostgresServer?) in
+            let tools = try PostgresTools.locate()
             try prepareDirectories(options, tools: tools)
             let data = dataDirectory(options.stateDirectory)
             if let running = PostmasterLock.read(data), processIsAlive(running.pid), isPostgres(running.pid), let port = running.port {
-                return PostgresServer(options: options, port: port, tools: tools, pid: running.pid, process: nil)
+                return (tools, PostgresServer(options: options, port: port, tools: tools, pid: running.pid, process: nil))
             }
             PostmasterLock.removeIfStale(data)
             if !FileManager.default.fileExists(atPath: data.appendingPathComponent("PG_VERSION").path) {
                 try initializeCluster(options, tools: tools)
             }
-            return nil
+            return (tools, nil)
         }
-        if let server {
+        if let server = adopted {
             try await server.waitUntilReady(process: nil)
             try await server.ensureRoleAndDatabase()
             return server
         }
 
+        // Without a configured port, a cluster started before comes back on the port it had, if still free.
+        let portFile = options.stateDirectory.appendingPathComponent("port")
+        let rememberedPort = (try? String(contentsOf: portFile, encoding: .utf8)).flatMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
         var attempt = 0
         while true {
             attempt += 1
-            let port = try options.port ?? FreePort.find()
+            let port = try options.port ?? (attempt == 1 ? rememberedPort : nil) ?? FreePort.find()
             let server = PostgresServer(options: options, port: port, tools: tools, pid: 0, process: nil)
             do {
                 try await server.launch()
                 try await server.ensureRoleAndDatabase()
+                try? Data("\(port)\n".utf8).write(to: portFile)
                 return server
-            } catch let error as LocalClusterError {
+            } catch {
                 await server.stop()
                 // A free port picked by us may be taken by someone else before the server binds it.
-                let portRace = options.port == nil && error.message.contains("could not bind") && attempt < 3
+                let portRace = options.port == nil && attempt < 3
+                    && (error as? LocalClusterError)?.message.contains("could not bind") == true
                 if !portRace { throw error }
             }
         }
@@ -146,8 +153,8 @@ public final class PostgresServer: Sendable {
         _ = await Self.waitUntilGone(pid, timeout: .seconds(5))
     }
 
-    /// Simulates a crash: SIGKILLs the postmaster and all its children at once, leaving the data directory
-    /// as a power cut would (committed work survives; crash recovery runs on `restart()`).
+    /// Simulates a crash: SIGKILLs the postmaster and all its children at once. Committed work survives
+    /// (the operating system keeps what was written), and crash recovery runs on `restart()`.
     public func kill() {
         let pid = pid
         guard pid > 0, processIsAlive(pid) else { return }
@@ -205,7 +212,7 @@ public final class PostgresServer: Sendable {
     /// Runs the postmaster and waits until it is ready.
     private func launch() async throws {
         let data = dataDirectory
-        PostmasterLock.removeIfStale(data)
+        try await Self.offCooperativePool { PostmasterLock.removeIfStale(data) }
         var settings: [(String, String)] = [
             ("port", String(port)),
             ("listen_addresses", "127.0.0.1"),
@@ -217,9 +224,12 @@ public final class PostgresServer: Sendable {
         settings += options.extraSettings.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         let arguments = ["-D", data.path] + settings.flatMap { ["-c", "\($0.0)=\($0.1)"] }
         let command = tools.asServerUser(tools.binary("postgres"), arguments)
-        let process = try ManagedProcess(
-            name: "postgres", executable: command.executable, arguments: command.arguments,
-            logFile: logFile, workingDirectory: options.stateDirectory)
+        let (logFile, workingDirectory) = (logFile, options.stateDirectory)
+        let process = try await Self.offCooperativePool {
+            try ManagedProcess(
+                name: "postgres", executable: command.executable, arguments: command.arguments,
+                logFile: logFile, workingDirectory: workingDirectory)
+        }
         state.withLock { $0 = RunState(pid: process.pid, process: process) }
         try await waitUntilReady(process: process)
     }
@@ -386,10 +396,12 @@ public final class PostgresServer: Sendable {
         return output
     }
 
-    /// Runs blocking work (child processes, file system) on a dispatch thread rather than the cooperative pool.
+    /// Runs blocking work (child processes, file system) on a queue of its own, neither on the cooperative
+    /// pool nor on a global dispatch queue: blocking the few global-queue threads delays the timers behind
+    /// every `Task.sleep` in the process.
     private static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+            DispatchQueue(label: "aria.postgres-server.blocking").async { continuation.resume(with: Result { try work() }) }
         }
     }
 
@@ -511,10 +523,10 @@ private struct PostmasterLock {
             status: lines.count > 7 ? lines[7] : nil)
     }
 
-    /// Removes a lock file left by a postmaster that no longer runs. Postgres would refuse to start while
-    /// its pid is a zombie nobody reaps (the postmaster of a killed, detached server).
+    /// Removes a lock file left by a postmaster that no longer runs. Postgres itself would refuse to start
+    /// while that pid is a zombie nobody reaps (a killed server whose parent has gone) or has been recycled.
     static func removeIfStale(_ dataDirectory: URL) {
-        guard let lock = read(dataDirectory), !processIsAlive(lock.pid) else { return }
+        guard let lock = read(dataDirectory), !processIsAlive(lock.pid) || !isPostgres(lock.pid) else { return }
         try? FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("postmaster.pid"))
     }
 }

@@ -126,7 +126,14 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Where the session stands with respect to transactions.
     enum TransactionState {
-        case idle, inTransaction, failed, unknown
+        /// No transaction open.
+        case idle
+        /// Inside a transaction that can still commit.
+        case inTransaction
+        /// Inside a transaction that a failed statement aborted: only ROLLBACK helps.
+        case failed
+        /// Disconnected, or a statement is in flight.
+        case unknown
     }
 
     /// The session's transaction state, as last reported by the server.

@@ -52,6 +52,9 @@ public final class PostgresPool: Sendable {
     private let logger: Logger
     private let slots: [ConnectionSlot]
     private let state: Mutex<PoolState>
+    /// Fires checkout and close timeouts. Its own queue: the global queues may be busy with other
+    /// code's blocking work, which would make timeouts late.
+    private let timerQueue: DispatchQueue
 
     /// Creates a pool; no connection is opened until the first checkout.
     /// - Parameters:
@@ -68,6 +71,7 @@ public final class PostgresPool: Sendable {
             ConnectionSlot(index: $0, queue: DispatchQueue(label: "aria.postgres.\(config.applicationName).\($0)"))
         }
         self.state = Mutex(PoolState(slotCount: maxConnections))
+        self.timerQueue = DispatchQueue(label: "aria.postgres.\(config.applicationName).timers")
     }
 
     /// Checks out a connection (waiting up to the checkout timeout, else `.poolTimeout`), runs `body` on
@@ -140,7 +144,7 @@ public final class PostgresPool: Sendable {
                 continuation.resume()
                 return
             }
-            DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(10)) {
+            timerQueue.asyncAfter(deadline: .now() + .seconds(10)) {
                 let waiter = self.state.withLock { state -> DrainWaiter? in
                     guard let index = state.drainWaiters.firstIndex(where: { $0.id == drainID }) else { return nil }
                     return state.drainWaiters.remove(at: index)
@@ -229,7 +233,7 @@ public final class PostgresPool: Sendable {
     private func scheduleCheckoutTimeout(for id: UInt64) {
         let (seconds, attoseconds) = checkoutTimeout.components
         let nanoseconds = max(0, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak self] in
+        timerQueue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak self] in
             guard let self, let waiter = self.removeWaiter(id) else { return }
             self.logger.debug("Postgres checkout timed out", metadata: ["timeout": "\(self.checkoutTimeout)"])
             waiter.continuation.resume(

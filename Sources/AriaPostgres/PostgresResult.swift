@@ -5,6 +5,7 @@ public struct PostgresRow: Sendable {
     /// The values in column order; nil for SQL NULL.
     public let values: [String?]
 
+    /// Creates a row; `values` are in `layout`'s column order.
     init(layout: ColumnLayout, values: [String?]) {
         self.layout = layout
         self.values = values
@@ -52,9 +53,12 @@ public struct PostgresResult: Sendable {
 
 /// Column names with a lookup from name to position; immutable, shared by the rows of one result.
 final class ColumnLayout: Sendable {
+    /// The column names, in order.
     let names: [String]
+    /// The position of each name's first occurrence.
     let index: [String: Int]
 
+    /// Indexes `names`.
     init(_ names: [String]) {
         self.names = names
         var index: [String: Int] = [:]

@@ -66,8 +66,10 @@ public enum TestPostgres {
         let cleaned = prefix.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
         let name = String(String(cleaned).prefix(40)) + "_" + randomHex()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            // createDatabase runs psql and blocks: keep it off the cooperative pool.
-            DispatchQueue.global().async { continuation.resume(with: Result { try server.createDatabase(name) }) }
+            // createDatabase runs psql and blocks: keep it off the cooperative pool and the global queues.
+            DispatchQueue(label: "aria.test-postgres.create-database").async {
+                continuation.resume(with: Result { try server.createDatabase(name) })
+            }
         }
         var config = try PostgresConfig(url: server.url)
         config.database = name

@@ -1,7 +1,9 @@
 import AriaPostgres
 import Testing
 
+/// PostgresConfig and PostgresError as plain values: no server needed.
 @Suite struct PostgresConfigTests {
+    /// Every URL part is read and percent-decoded.
     @Test func parsesEveryPartWithPercentDecoding() throws {
         let config = try PostgresConfig(
             url: "postgres://ar%20ia:p%40ss%3Aw%2Frd@db.example:6543/my%2Ddb?application_name=aria%20worker&connect_timeout=7&sslmode=require")
@@ -15,6 +17,7 @@ import Testing
         #expect(config.sslMode == "require")
     }
 
+    /// Missing URL parts take the documented defaults.
     @Test func appliesDefaults() throws {
         let config = try PostgresConfig(url: "postgresql://aria@localhost")
         #expect(config.host == "localhost")
@@ -25,6 +28,7 @@ import Testing
         #expect(config.connectTimeout == .seconds(5))
     }
 
+    /// Bracketed IPv6 hosts and empty passwords parse.
     @Test func parsesIPv6HostsAndEmptyPasswords() throws {
         let config = try PostgresConfig(url: "postgres://u:@[::1]:5433/d")
         #expect(config.host == "::1")
@@ -33,6 +37,7 @@ import Testing
         #expect(config.description.contains("[::1]:5433"))
     }
 
+    /// Malformed URLs and unknown parameters throw `.invalidURL`.
     @Test(arguments: [
         "mysql://u@h/d", "u@h/d", "postgres://:pw@h/d", "postgres://u@h:99999/d", "postgres://u@h:x/d",
         "postgres://u:%zz@h/d", "postgres://u@h/d?sslmod=disable", "postgres://u@[::1/d",
@@ -45,6 +50,7 @@ import Testing
         }
     }
 
+    /// The description never shows the password.
     @Test func descriptionRedactsThePassword() throws {
         let config = try PostgresConfig(url: "postgres://aria:s3cret-Value@127.0.0.1:5432/aria")
         #expect(!config.description.contains("s3cret"))
@@ -53,6 +59,7 @@ import Testing
         #expect(!noPassword.description.contains("****"))
     }
 
+    /// SQLSTATEs and codes map to retryable and connection-loss errors; descriptions omit details.
     @Test func classifiesErrors() {
         func error(_ code: PostgresError.Code, _ state: String?) -> PostgresError {
             PostgresError(code: code, message: "m", sqlState: state)

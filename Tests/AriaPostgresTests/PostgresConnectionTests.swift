@@ -2,8 +2,11 @@ import AriaPostgres
 import AriaTestSupport
 import Testing
 
-// Expectations live in the test task; closures that run on connection queues only return what they saw.
+/// Statements, results and errors on real connections.
+///
+/// Expectations live in the test task; closures that run on connection queues only return what they saw.
 @Suite struct PostgresConnectionTests {
+    /// Parameters go in and text values, NULLs and Unicode come out.
     @Test func returnsTextValuesParametersAndNulls() async throws {
         let pool = try await makePool("values")
         let result = try await pool.withConnection { connection in
@@ -24,6 +27,7 @@ import Testing
         await pool.close()
     }
 
+    /// affectedRows follows PQcmdTuples, 0 for an ON CONFLICT DO NOTHING hit.
     @Test func reportsAffectedRowsIncludingConflictHits() async throws {
         let pool = try await makePool("affected")
         let upsert = "INSERT INTO items (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
@@ -46,6 +50,7 @@ import Testing
         await pool.close()
     }
 
+    /// Rejected SQL throws with its SQLSTATE and the connection carries on.
     @Test func sqlErrorsCarrySQLStateAndLeaveTheConnectionUsable() async throws {
         let pool = try await makePool("errors", maxConnections: 1)
         let insert = "INSERT INTO users VALUES ($1)"
@@ -81,6 +86,7 @@ import Testing
         await pool.close()
     }
 
+    /// execute runs multi-statement SQL.
     @Test func executeRunsSeveralStatements() async throws {
         let pool = try await makePool("execute")
         let count = try await pool.withConnection { connection in
@@ -91,6 +97,7 @@ import Testing
         await pool.close()
     }
 
+    /// Cached prepared statements recover from ALTER TABLE and DISCARD ALL.
     @Test func preparedStatementsSurviveSchemaChangesAndDiscard() async throws {
         let pool = try await makePool("prepared", maxConnections: 1)
         let (before, afterAlter, afterDiscard) = try await pool.withConnection { connection in
@@ -110,6 +117,19 @@ import Testing
         await pool.close()
     }
 
+    /// Past the prepared-statement cache's limit, new statements still run (unprepared), with parameters.
+    @Test func statementsBeyondTheCacheLimitStillRun() async throws {
+        let pool = try await makePool("cache", maxConnections: 1)
+        let values = try await pool.withConnection { connection in
+            try (0..<600).map { index in
+                try connection.query("SELECT $1::int + \(index) AS n", ["1"]).first?["n"]
+            }
+        }
+        #expect(values == (0..<600).map { String($0 + 1) })
+        await pool.close()
+    }
+
+    /// A closed connection reports itself unhealthy and throws `.connectionLost`.
     @Test func directConnectionAndClose() async throws {
         let config = try await TestPostgres.freshDatabase(prefix: "direct")
         let (pid, healthyBefore, healthyAfter, error) = try await onThread { () -> (Int32, Bool, Bool, PostgresError?) in
@@ -126,6 +146,7 @@ import Testing
         #expect(error?.code == .connectionLost)
     }
 
+    /// A failed login throws `.connectionFailed` without echoing the password.
     @Test func connectFailuresAreTyped() async throws {
         let server = try await TestPostgres.shared()
         var config = try PostgresConfig(url: server.url)

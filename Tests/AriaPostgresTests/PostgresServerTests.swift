@@ -4,7 +4,9 @@ import AriaTestSupport
 import Foundation
 import Testing
 
+/// Local Postgres clusters: crash, restart, adoption and shutdown.
 @Suite struct PostgresServerTests {
+    /// After a crash and restart, committed data is there and the pool reconnects.
     @Test func poolRecoversAfterTheServerIsKilledAndRestarted() async throws {
         let server = try await TestPostgres.startDedicated()
         let pool = PostgresPool(config: try PostgresConfig(url: server.url), maxConnections: 2, logger: testLogger)
@@ -33,6 +35,7 @@ import Testing
         #expect(!server.isRunning)
     }
 
+    /// A running cluster is adopted, stopped through its lock file, started again, and gets new databases.
     @Test func stopRunningAdoptionAndRestart() async throws {
         let server = try await TestPostgres.startDedicated()
         // Starting again on a running cluster adopts it.
@@ -43,6 +46,13 @@ import Testing
         await PostgresServer.stopRunning(stateDirectory: server.options.stateDirectory)
         #expect(!server.isRunning)
         #expect(FileManager.default.fileExists(atPath: server.logFile.path))
+
+        // Starting a stopped cluster again (`aria dev up` after `aria dev down`) reuses its port.
+        let revived = try await PostgresServer.start(server.options)
+        #expect(revived.port == server.port)
+        #expect(revived.pid != server.pid)
+        await revived.stop()
+        #expect(!revived.isRunning)
 
         try await server.restart()
         let pool = PostgresPool(config: try PostgresConfig(url: server.url), maxConnections: 1, logger: testLogger)
