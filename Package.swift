@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(name: "aria", dependencies: ["AriaCLI"], swiftSettings: strict),
 
         // Test support: real servers on free ports, built executables as processes.
-        .target(name: "AriaTestSupport", dependencies: ["AriaLocalCluster", "AriaRuntime", "AriaCLI"], swiftSettings: strict),
+        .target(name: "AriaTestSupport", dependencies: ["AriaLocalCluster", "AriaRuntime", "AriaCLI", "AriaPostgres"], swiftSettings: strict),
 
         .testTarget(name: "AriaCoreTests", dependencies: ["AriaCore"], swiftSettings: strict),
         .testTarget(name: "AriaPostgresTests", dependencies: ["AriaPostgres", "AriaTestSupport"], swiftSettings: strict),

@@ -8,6 +8,13 @@ public struct Migration: Sendable {
     public let name: String
     /// The SQL, run in one transaction.
     public let sql: String
+    /// Creates a migration.
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+
     /// SHA-256 of the SQL: a migration edited after it was applied is detected.
     public var checksum: String { SHA256.hex(Array(sql.utf8)) }
 }

@@ -11,15 +11,19 @@ import Testing
 
 /// Collects a tenant's events from a core subscription, by run and by idempotency key.
 final class EventCollector: Sendable {
-    private let state = Mutex<(byRun: [RunID: [Envelope<RunEventBody>]], byKey: [String: [Envelope<RunEventBody>]])>(([:], [:]))
+    final class Storage: Sendable {
+        let state = Mutex<(byRun: [RunID: [Envelope<RunEventBody>]], byKey: [String: [Envelope<RunEventBody>]])>(([:], [:]))
+    }
+    private let storage = Storage()
     private let task: Task<Void, Never>
 
     init(_ subscription: NATSSubscription) {
-        let state = self.state
+        let storage = self.storage
         task = Task {
+            let state = storage
             for await message in subscription {
                 guard let event = try? Wire.decode(Envelope<RunEventBody>.self, from: message.payload), let run = event.run else { continue }
-                state.withLock { state in
+                state.state.withLock { state in
                     state.byRun[run, default: []].append(event)
                     if let key = event.body.idempotencyKey { state.byKey[key, default: []].append(event) }
                 }
@@ -29,13 +33,13 @@ final class EventCollector: Sendable {
 
     deinit { task.cancel() }
 
-    func events(run: RunID) -> [Envelope<RunEventBody>] { state.withLock { $0.byRun[run] ?? [] } }
-    func events(key: String) -> [Envelope<RunEventBody>] { state.withLock { $0.byKey[key] ?? [] } }
+    func events(run: RunID) -> [Envelope<RunEventBody>] { storage.state.withLock { $0.byRun[run] ?? [] } }
+    func events(key: String) -> [Envelope<RunEventBody>] { storage.state.withLock { $0.byKey[key] ?? [] } }
 
     /// The terminal event of each run in `runs`, waiting until all have one.
     func waitForTerminal(_ runs: [RunID], timeout: Duration = .seconds(60)) async throws -> [RunID: Envelope<RunEventBody>] {
         try await until(timeout: timeout, "terminal events of \(runs.count) runs") {
-            let found = state.withLock { state in runs.compactMap { run in state.byRun[run]?.first { $0.body.kind.isTerminal } } }
+            let found = storage.state.withLock { state in runs.compactMap { run in state.byRun[run]?.first { $0.body.kind.isTerminal } } }
             return found.count == runs.count ? Dictionary(found.map { ($0.run!, $0) }, uniquingKeysWith: { first, _ in first }) : nil
         }
     }
@@ -43,7 +47,7 @@ final class EventCollector: Sendable {
     /// The first event carrying `key` whose kind is in `kinds`.
     func waitForKey(_ key: String, kinds: Set<RunEventKind>, timeout: Duration = .seconds(30)) async throws -> Envelope<RunEventBody> {
         try await until(timeout: timeout, "an event for key \(key)") {
-            state.withLock { $0.byKey[key]?.first { kinds.contains($0.body.kind) } }
+            storage.state.withLock { $0.byKey[key]?.first { kinds.contains($0.body.kind) } }
         }
     }
 }

@@ -47,7 +47,7 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         databaseURL = try reader.secret("ARIA_DATABASE_URL") ?? Secret("postgres://aria@127.0.0.1:5432/aria")
         databasePoolSize = try reader.int("ARIA_DB_POOL_SIZE", default: 8, range: 1...256)
         instance = reader.string("ARIA_INSTANCE", default: "\(service)-\(ProcessInfo.processInfo.processIdentifier)")
-        logLevel = reader.string("ARIA_LOG_LEVEL", default: "info").lowercased()
+        logLevel = reader.string("ARIA_LOG_LEVEL", default: "info")
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
             throw AriaError(.invalidConfiguration, "ARIA_LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical")
         }

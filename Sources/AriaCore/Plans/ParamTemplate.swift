@@ -5,9 +5,10 @@
 /// reference inside a longer string is replaced by the value's text (strings as they are, other values as
 /// JSON). An unresolvable reference is an error, never left in place.
 public enum ParamTemplate {
-    /// Whether `text` contains a `{{` (a reference, or an unterminated one that rendering rejects).
+    /// Whether `text` contains a `{{` ... `}}` reference.
     public static func containsReference(_ text: String) -> Bool {
-        text.contains("{{")
+        guard let open = text.range(of: "{{") else { return false }
+        return text[open.upperBound...].contains("}}")
     }
 
     /// Every reference path in `value`, split on dots (`["steps", "a", "output", "x"]`).
@@ -83,7 +84,13 @@ public enum ParamTemplate {
         while let open = rest.range(of: "{{") {
             if open.lowerBound > rest.startIndex { result.append(.literal(String(rest[..<open.lowerBound]))) }
             guard let close = rest[open.upperBound...].range(of: "}}") else {
-                throw AriaError(.invalidParams, "unterminated reference in '\(text.prefix(80))'")
+                // An unclosed `{{` is literal text unless it starts a reference.
+                let after = rest[open.upperBound...].drop { $0 == " " }
+                if after.hasPrefix("steps.") || after.hasPrefix("params.") {
+                    throw AriaError(.invalidParams, "unterminated reference in '\(text.prefix(80))'")
+                }
+                result.append(.literal(String(rest[open.lowerBound...])))
+                return result
             }
             let inner = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
             let path = inner.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
