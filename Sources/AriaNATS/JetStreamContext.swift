@@ -27,10 +27,14 @@ public final class JetStreamContext: Sendable {
         options.PublishAsync.ErrHandler = ariaJSPublishAsyncError
         options.PublishAsync.ErrHandlerClosure = context.toOpaque()
         var pointer: OpaquePointer?
-        let status = natsConnection_JetStream(&pointer, connection.handle.pointer, &options)
-        guard status == NATS_OK, let pointer else {
+        do {
+            try natsCheck(natsConnection_JetStream(&pointer, connection.handle.pointer, &options), "create JetStream context")
+        } catch {
             context.release()
-            try natsCheck(status, "create JetStream context")
+            throw error
+        }
+        guard let pointer else {
+            context.release()
             throw NATSError(code: .other, status: "Error", message: "create JetStream context: no context")
         }
         handle = JetStreamHandle(pointer, failureCollector: context)
@@ -120,12 +124,13 @@ public final class JetStreamContext: Sendable {
             var cConfig = try config.cConfig(arena)
             var info: UnsafeMutablePointer<jsStreamInfo>?
             var errorCode = jsErrCode(rawValue: 0)
-            var status = js_AddStream(&info, js, &cConfig, nil, &errorCode)
-            if status != NATS_OK, errorCode.rawValue == 10058 {  // stream name already in use with a different configuration
+            do {
+                try natsCheck(js_AddStream(&info, js, &cConfig, nil, &errorCode), "add stream '\(config.name)'", jetStreamErrorCode: errorCode)
+            } catch let error as NATSError where error.jetStreamErrorCode == 10058 {
+                // Stream name already in use with a different configuration.
                 errorCode = jsErrCode(rawValue: 0)
-                status = js_UpdateStream(&info, js, &cConfig, nil, &errorCode)
+                try natsCheck(js_UpdateStream(&info, js, &cConfig, nil, &errorCode), "update stream '\(config.name)'", jetStreamErrorCode: errorCode)
             }
-            try natsCheck(status, "add or update stream '\(config.name)'", jetStreamErrorCode: errorCode)
             defer { jsStreamInfo_Destroy(info) }
             return try Self.readStreamInfo(info, operation: "add or update stream")
         }
@@ -177,13 +182,15 @@ public final class JetStreamContext: Sendable {
             var cConfig = try config.cConfig(arena)
             var info: UnsafeMutablePointer<jsConsumerInfo>?
             var errorCode = jsErrCode(rawValue: 0)
-            var status = js_AddConsumer(&info, js, stream, &cConfig, nil, &errorCode)
-            // 10013: consumer name already in use; 10148: consumer already exists (newer servers).
-            if status != NATS_OK, [10013, 10148].contains(Int(errorCode.rawValue)) {
+            let name = "'\(stream)/\(config.durable)'"
+            do {
+                try natsCheck(js_AddConsumer(&info, js, stream, &cConfig, nil, &errorCode), "add consumer \(name)", jetStreamErrorCode: errorCode)
+            } catch let error as NATSError where [10013, 10148].contains(error.jetStreamErrorCode) {
+                // Consumer name already in use (10013) / already exists (10148, newer servers).
                 errorCode = jsErrCode(rawValue: 0)
-                status = js_UpdateConsumer(&info, js, stream, &cConfig, nil, &errorCode)
+                try natsCheck(
+                    js_UpdateConsumer(&info, js, stream, &cConfig, nil, &errorCode), "update consumer \(name)", jetStreamErrorCode: errorCode)
             }
-            try natsCheck(status, "add or update consumer '\(stream)/\(config.durable)'", jetStreamErrorCode: errorCode)
             defer { jsConsumerInfo_Destroy(info) }
             return try Self.readConsumerInfo(info, operation: "add or update consumer")
         }
@@ -313,7 +320,9 @@ func ariaJSPublishAsyncError(_ js: OpaquePointer?, _ failure: UnsafeMutablePoint
     if let message = value.Msg {
         subject = swiftString(natsMsg_GetSubject(message)) ?? ""
         var id: UnsafePointer<CChar>?
-        if natsMsgHeader_Get(message, "Nats-Msg-Id", &id) == NATS_OK { messageID = swiftString(id) }
+        if (try? natsCheck(natsMsgHeader_Get(message, "Nats-Msg-Id", &id), "read header", expecting: [NATS_NOT_FOUND])) == NATS_OK {
+            messageID = swiftString(id)
+        }
     }
     let error = NATSError(
         status: value.Err, jetStreamErrorCode: Int(value.ErrCode.rawValue), operation: "JetStream async publish",

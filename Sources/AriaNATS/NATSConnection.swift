@@ -70,7 +70,6 @@ public final class NATSConnection: Sendable {
         // nats.c holds the hub until the closed callback releases it.
         let context = Unmanaged.passRetained(eventHub).toOpaque()
         var connectionPointer: OpaquePointer?
-        let status: natsStatus
         do {
             try natsCheck(natsOptions_SetErrorHandler(opts, ariaNATSAsyncError, context), "connect: error handler")
             try natsCheck(natsOptions_SetDisconnectedCB(opts, ariaNATSDisconnected, context), "connect: disconnected callback")
@@ -79,9 +78,10 @@ public final class NATSConnection: Sendable {
             if options.retryOnFailedConnect {
                 try natsCheck(natsOptions_SetRetryOnFailedConnect(opts, true, ariaNATSReconnected, context), "connect: retry on failed connect")
             }
-            status = natsConnection_Connect(&connectionPointer, opts)
-            if status == NATS_NOT_YET_CONNECTED, let connectionPointer { return SendablePointer(pointer: connectionPointer) }
-            try natsCheck(status, "connect to \(options.urls) as '\(options.name)'")
+            // With retryOnFailedConnect, NATS_NOT_YET_CONNECTED: connecting goes on in the background.
+            try natsCheck(
+                natsConnection_Connect(&connectionPointer, opts), "connect to \(options.urls) as '\(options.name)'",
+                expecting: [NATS_NOT_YET_CONNECTED])
         } catch {
             // A failed connect makes no callback, so nats.c no longer refers to the hub.
             Unmanaged<ConnectionEvents>.fromOpaque(context).release()
@@ -152,18 +152,25 @@ public final class NATSConnection: Sendable {
         let unmanaged = Unmanaged.passRetained(context)
         let pointer = unmanaged.toOpaque()
         var subscriptionPointer: OpaquePointer?
-        let status: natsStatus
-        if let queue {
-            status = natsConnection_QueueSubscribe(&subscriptionPointer, handle.pointer, subject, queue, callback, pointer)
-        } else {
-            status = natsConnection_Subscribe(&subscriptionPointer, handle.pointer, subject, callback, pointer)
-        }
-        guard status == NATS_OK, let subscriptionPointer else {
+        do {
+            if let queue {
+                try natsCheck(
+                    natsConnection_QueueSubscribe(&subscriptionPointer, handle.pointer, subject, queue, callback, pointer),
+                    "subscribe (queue '\(queue)')", subject: subject)
+            } else {
+                try natsCheck(natsConnection_Subscribe(&subscriptionPointer, handle.pointer, subject, callback, pointer), "subscribe", subject: subject)
+            }
+        } catch {
             unmanaged.release()
-            try natsCheck(status, "subscribe", subject: subject)
+            throw error
+        }
+        guard let subscriptionPointer else {
+            unmanaged.release()
             throw NATSError(code: .other, status: "Error", message: "subscribe: no subscription", subject: subject)
         }
-        if natsSubscription_SetOnCompleteCB(subscriptionPointer, completion, pointer) != NATS_OK {
+        do {
+            try natsCheck(natsSubscription_SetOnCompleteCB(subscriptionPointer, completion, pointer), "set completion callback", subject: subject)
+        } catch {
             // Closed already (the connection closed meanwhile). nats.c may still be in the message
             // callback, so the context is deliberately not released; just end it.
             context.finish()
@@ -178,8 +185,8 @@ public final class NATSConnection: Sendable {
 
     /// Waits until the server has processed everything published so far (a PING/PONG round trip).
     public func flush(timeout: Duration) async throws {
-        let connection = SendablePointer(pointer: handle.pointer)
-        try await BlockingPool.shared.run {
+        let connection = handle
+        _ = try await BlockingPool.shared.run {
             try natsCheck(natsConnection_FlushTimeout(connection.pointer, max(1, timeout.natsMilliseconds)), "flush")
         }
     }
@@ -188,8 +195,8 @@ public final class NATSConnection: Sendable {
     /// Throws `.timeout` if the connection is not closed within `timeout` (plus a second of grace).
     public func drain(timeout: Duration) async throws {
         if !eventHub.isClosed {
-            let status = natsConnection_DrainTimeout(handle.pointer, max(1, timeout.natsMilliseconds))
-            if status != NATS_CONNECTION_CLOSED { try natsCheck(status, "drain") }
+            try natsCheck(
+                natsConnection_DrainTimeout(handle.pointer, max(1, timeout.natsMilliseconds)), "drain", expecting: [NATS_CONNECTION_CLOSED])
         }
         guard await eventHub.waitUntilClosed(timeout: timeout + .seconds(1)) else {
             throw NATSError(code: .timeout, status: "Timeout", message: "drain: the connection did not close within \(timeout)")
@@ -253,7 +260,7 @@ final class ConnectionHandle: @unchecked Sendable {
 /// A unique token (nats.c's NUID) for inbox subjects.
 func uniqueToken() -> String {
     var inbox: UnsafeMutablePointer<CChar>?
-    guard natsInbox_Create(&inbox) == NATS_OK, let inbox else {
+    guard (try? natsCheck(natsInbox_Create(&inbox), "create inbox")) != nil, let inbox else {
         return String(UInt64.random(in: 0...UInt64.max), radix: 36) + String(UInt64.random(in: 0...UInt64.max), radix: 36)
     }
     defer { natsInbox_Destroy(inbox) }

@@ -115,15 +115,18 @@ extension NATSError {
     }
 }
 
-/// The one checkpoint every nats.c status goes through: returns on `NATS_OK`, otherwise throws a
-/// `NATSError` carrying the operation, nats.c's per-thread detail text and the JetStream code.
+/// The one checkpoint every nats.c status goes through: returns the status when it is `NATS_OK` or one
+/// of the `expected` outcomes (a fetch that found nothing, a connect that goes on in the background),
+/// otherwise throws a `NATSError` carrying the operation, nats.c's per-thread detail text and the
+/// JetStream code.
 ///
 /// Must be called on the thread that made the call, right after it.
+@discardableResult
 func natsCheck(
     _ status: natsStatus, _ operation: @autoclosure () -> String, subject: String? = nil,
-    jetStreamErrorCode: jsErrCode = jsErrCode(rawValue: 0)
-) throws {
-    guard status != NATS_OK else { return }
+    jetStreamErrorCode: jsErrCode = jsErrCode(rawValue: 0), expecting expected: [natsStatus] = []
+) throws -> natsStatus {
+    guard status != NATS_OK, !expected.contains(status) else { return status }
     var lastStatus = NATS_OK
     let lastText = nats_GetLastError(&lastStatus)
     let detail = (lastStatus == status) ? swiftString(lastText) : nil

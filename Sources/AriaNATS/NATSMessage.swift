@@ -70,7 +70,7 @@ public final class NATSMessage: @unchecked Sendable {
         guard let reply, reply.hasPrefix("$JS.ACK.") else { return nil }
         return lock.withLock {
             var meta: UnsafeMutablePointer<jsMsgMetaData>?
-            guard natsMsg_GetMetaData(&meta, pointer) == NATS_OK, let meta else { return nil }
+            guard (try? natsCheck(natsMsg_GetMetaData(&meta, pointer), "read metadata", subject: subject)) != nil, let meta else { return nil }
             defer { jsMsgMetaData_Destroy(meta) }
             let value = meta.pointee
             return JetStreamMetadata(
@@ -88,7 +88,7 @@ public final class NATSMessage: @unchecked Sendable {
     /// Acknowledges a JetStream message (buffered, fire-and-forget: a crash before the flush means a
     /// redelivery after the consumer's ack wait).
     public func ack() throws {
-        try lock.withLock {
+        _ = try lock.withLock {
             try natsCheck(natsMsg_Ack(pointer, nil), "ack", subject: subject)
         }
     }
@@ -98,7 +98,7 @@ public final class NATSMessage: @unchecked Sendable {
     public func ackSync() async throws {
         let subject = subject
         try await BlockingPool.shared.run { [self] in
-            try lock.withLock {
+            _ = try lock.withLock {
                 var errorCode = jsErrCode(rawValue: 0)
                 let status = natsMsg_AckSync(pointer, nil, &errorCode)
                 try natsCheck(status, "ackSync", subject: subject, jetStreamErrorCode: errorCode)
@@ -108,7 +108,7 @@ public final class NATSMessage: @unchecked Sendable {
 
     /// Negatively acknowledges a JetStream message: redeliver it now, or after `delay`.
     public func nak(delay: Duration? = nil) throws {
-        try lock.withLock {
+        _ = try lock.withLock {
             if let delay {
                 try natsCheck(natsMsg_NakWithDelay(pointer, delay.natsMilliseconds, nil), "nak", subject: subject)
             } else {
@@ -119,14 +119,14 @@ public final class NATSMessage: @unchecked Sendable {
 
     /// Tells the server that work on the message is still going on, resetting its ack wait.
     public func inProgress() throws {
-        try lock.withLock {
+        _ = try lock.withLock {
             try natsCheck(natsMsg_InProgress(pointer, nil), "inProgress", subject: subject)
         }
     }
 
     /// Stops redelivery of the message for good (a WorkQueue stream removes it).
     public func term() throws {
-        try lock.withLock {
+        _ = try lock.withLock {
             try natsCheck(natsMsg_Term(pointer, nil), "term", subject: subject)
         }
     }
@@ -137,7 +137,10 @@ public final class NATSMessage: @unchecked Sendable {
     private static func readHeaders(_ pointer: OpaquePointer) -> [(String, String)] {
         var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?
         var keyCount: Int32 = 0
-        guard natsMsgHeader_Keys(pointer, &keys, &keyCount) == NATS_OK, let keys else { return [] }
+        // NATS_NOT_FOUND: the message has no headers.
+        guard (try? natsCheck(natsMsgHeader_Keys(pointer, &keys, &keyCount), "read headers", expecting: [NATS_NOT_FOUND])) == NATS_OK,
+            let keys
+        else { return [] }
         defer { free(UnsafeMutableRawPointer(keys)) }
         var result: [(String, String)] = []
         for index in 0..<Int(keyCount) {
@@ -145,7 +148,8 @@ public final class NATSMessage: @unchecked Sendable {
             let name = String(cString: key)
             var values: UnsafeMutablePointer<UnsafePointer<CChar>?>?
             var valueCount: Int32 = 0
-            guard natsMsgHeader_Values(pointer, key, &values, &valueCount) == NATS_OK, let values else { continue }
+            guard (try? natsCheck(natsMsgHeader_Values(pointer, key, &values, &valueCount), "read header '\(name)'")) != nil, let values
+            else { continue }
             for valueIndex in 0..<Int(valueCount) {
                 result.append((name, swiftString(values[valueIndex]) ?? ""))
             }

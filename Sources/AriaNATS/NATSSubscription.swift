@@ -34,12 +34,13 @@ public final class NATSSubscription: AsyncSequence, Sendable {
 
     /// Removes interest at once; messages already buffered are still delivered, then the sequence ends.
     public func unsubscribe() {
-        _ = natsSubscription_Unsubscribe(handle.pointer)
+        // Unsubscribing a closed subscription fails harmlessly.
+        _ = try? natsCheck(natsSubscription_Unsubscribe(handle.pointer), "unsubscribe", subject: subject)
     }
 
     /// Stops receiving new messages after those the server already sent have been processed, then ends the sequence.
     public func drain() {
-        _ = natsSubscription_Drain(handle.pointer)
+        _ = try? natsCheck(natsSubscription_Drain(handle.pointer), "drain subscription", subject: subject)
     }
 
     /// Drains like `drain()` and waits until every message received before has been handed to the
@@ -47,8 +48,7 @@ public final class NATSSubscription: AsyncSequence, Sendable {
     public func drain(timeout: Duration) async throws {
         let subscription = handle
         try await BlockingPool.shared.run {
-            let status = natsSubscription_Drain(subscription.pointer)
-            if status != NATS_INVALID_SUBSCRIPTION { try natsCheck(status, "drain subscription", subject: self.subject) }
+            try natsCheck(natsSubscription_Drain(subscription.pointer), "drain subscription", subject: self.subject, expecting: [NATS_INVALID_SUBSCRIPTION])
             try natsCheck(
                 natsSubscription_WaitForDrainCompletion(subscription.pointer, Swift.max(1, timeout.natsMilliseconds)),
                 "wait for subscription drain", subject: self.subject)

@@ -45,12 +45,13 @@ public final class PullSubscription: Sendable {
 
     /// Removes interest; the durable consumer stays on the server.
     public func unsubscribe() {
-        _ = natsSubscription_Unsubscribe(handle.pointer)
+        // Unsubscribing a closed subscription fails harmlessly.
+        _ = try? natsCheck(natsSubscription_Unsubscribe(handle.pointer), "unsubscribe from '\(stream)/\(consumer)'")
     }
 
     /// Drains the subscription (messages already received are still acknowledgeable); the consumer stays.
     public func drain() {
-        _ = natsSubscription_Drain(handle.pointer)
+        _ = try? natsCheck(natsSubscription_Drain(handle.pointer), "drain '\(stream)/\(consumer)'")
     }
 
     /// The blocking fetch, run on the subscription's thread; the caller owns the returned messages.
@@ -61,10 +62,9 @@ public final class PullSubscription: Sendable {
         request.NoWait = true
         request.Expires = Swift.max(1, timeout.natsMilliseconds) * 1_000_000
         var list = natsMsgList()
-        let status = natsSubscription_FetchRequest(&list, subscription, &request)
         defer { natsMsgList_Destroy(&list) }
-        if list.Count == 0, status == NATS_TIMEOUT || status == NATS_NOT_FOUND { return [] }
-        try natsCheck(status, "fetch from '\(consumer)'")
+        // Nothing came in time: NATS_TIMEOUT (expired) or NATS_NOT_FOUND (the server's "no messages").
+        try natsCheck(natsSubscription_FetchRequest(&list, subscription, &request), "fetch from '\(consumer)'", expecting: [NATS_TIMEOUT, NATS_NOT_FOUND])
         var messages: [SendablePointer] = []
         messages.reserveCapacity(Int(list.Count))
         for index in 0..<Int(list.Count) {

@@ -10,8 +10,9 @@ import Glibc
 public enum TestNATS {
     /// Starts a JetStream server; `config` (nats-server configuration text, e.g. accounts and
     /// permissions) is written to a file in the server's temporary directory, and `environment` serves
-    /// its `$VAR` references. The log is `<directory>/nats-server.log` (`server.options.logFile`).
-    public static func start(config: String? = nil, environment: [String: String] = [:]) async throws -> NATSServer {
+    /// its `$VAR` references. The log is `<directory>/nats-server.log` (`server.options.logFile`). `port`
+    /// nil picks a free one.
+    public static func start(config: String? = nil, environment: [String: String] = [:], port: Int? = nil) async throws -> NATSServer {
         let directory = try makeTemporaryDirectory(prefix: "aria-nats")
         var configFile: URL?
         if let config {
@@ -20,7 +21,7 @@ public enum TestNATS {
             configFile = file
         }
         let options = NATSServerOptions(
-            configFile: configFile, storeDirectory: directory.appendingPathComponent("jetstream"),
+            configFile: configFile, port: port, storeDirectory: directory.appendingPathComponent("jetstream"),
             logFile: directory.appendingPathComponent("nats-server.log"), environment: environment)
         let server = try await NATSServer.start(options)
         TestProcessRegistry.shared.register(server: server, directory: directory)

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 extension NATSIntegrationTests {
+    /// Streams and durable consumers are created, read, updated and deleted; `Nats-Msg-Id` deduplicates; absent ones are `.notFound`.
     @Test func streamsConsumersAndDeduplication() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -71,6 +72,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// Publishing to a full discard-new stream fails with JetStream code 10077.
     @Test func discardNewLimitIsAJetStreamError() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -87,6 +89,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// A fetch returns as soon as some messages are there, fewer than `max`, also when they arrive during the fetch.
     @Test func fetchReturnsPromptlyWithFewerThanMax() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -124,6 +127,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// Ack removes, nak (with and without delay) redelivers with a higher delivery count, term removes, as the metadata shows.
     @Test func ackNakAndTermSemantics() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -173,6 +177,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// A worker allowed only CONSUMER.INFO/MSG.NEXT/ACK on one consumer and subscribe on its own inbox prefix can bind, fetch, ack and publish.
     @Test func restrictedWorkerFetchesAndAcksWithMinimalPermissions() async throws {
         try await withNATS { nats in
             let admin = try await nats.admin()
@@ -222,6 +227,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// Eight concurrent 500 ms fetches on an empty consumer run in parallel and leave `Task.sleep` on time.
     @Test func concurrentFetchesLeaveTheCooperativePoolResponsive() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -260,6 +266,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// A thousand asynchronous publishes complete with no failure and are all stored.
     @Test func asyncPublishOfAThousandMessages() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -279,6 +286,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// Asynchronous publishes refused by a full discard-new stream are reported once, with subject, message ID and JetStream code.
     @Test func asyncPublishFailuresAreReported() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()

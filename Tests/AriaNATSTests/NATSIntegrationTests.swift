@@ -2,6 +2,7 @@ import AriaLocalCluster
 import AriaNATS
 import AriaTestSupport
 import Foundation
+import Logging
 import Testing
 
 /// Every test against real servers runs in this one serialised suite (extended in the other files), so
@@ -11,6 +12,7 @@ import Testing
 // MARK: - Core NATS
 
 extension NATSIntegrationTests {
+    /// Publishing with and without headers reaches a wildcard subscriber with subject, payload and headers intact.
     @Test func publishSubscribeWithHeaders() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -36,6 +38,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// Request/reply carries headers both ways, replies go to the requester's custom inbox prefix, and concurrent requests share one reply subscription.
     @Test func requestReplyWithHeadersUsesTheInboxPrefix() async throws {
         try await withNATS { nats in
             let responder = try await nats.admin(name: "responder") { $0.sendAsap = true }
@@ -74,6 +77,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// A request to a subject nobody subscribes to fails at once with `.noResponders`.
     @Test func requestWithoutRespondersFailsFast() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -88,6 +92,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// A request whose subscriber never answers fails with `.timeout` after the timeout.
     @Test func requestTimesOutWhenNobodyAnswers() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -105,6 +110,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// A forbidden publish is reported asynchronously as an `.error(.notPermitted)` event naming the subject.
     @Test func permissionViolationIsReportedAsAnEvent() async throws {
         try await withNATS { nats in
             let worker = try await nats.worker()
@@ -120,6 +126,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// A subscriber that does not keep up keeps the first `bufferLimit` messages and counts the dropped rest.
     @Test func fullSubscriptionBufferDropsAndCounts() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -137,6 +144,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// Closing the connection ends its subscriptions' sequences and sends `.closed`.
     @Test func subscriptionEndsWhenTheConnectionCloses() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -154,6 +162,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// Draining delivers what was in flight, then closes the connection.
     @Test func drainClosesTheConnection() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -167,6 +176,7 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// A wrong password and an unreachable server both fail with `.connectionFailed`; the password is redacted.
     @Test func connectFailuresAreTyped() async throws {
         try await withNATS { nats in
             let wrongPassword = NATSConnectOptions(urls: [nats.server.url], user: "admin", password: "wrong", name: "intruder")
@@ -185,6 +195,45 @@ extension NATSIntegrationTests {
         }
     }
 
+    /// With `retryOnFailedConnect`, connecting before the server is up returns a connection that
+    /// connects (and sends what was published meanwhile) once the server starts.
+    @Test func retriesAFailedFirstConnect() async throws {
+        let port = try FreePort.find()
+        var options = NATSConnectOptions(
+            urls: ["nats://127.0.0.1:\(port)"], user: "admin", password: NATSFixture.adminPassword, name: "early")
+        options.retryOnFailedConnect = true
+        options.connectTimeout = .milliseconds(500)
+        let connection = try await NATSConnection.connect(options, logger: Logger(label: "aria.nats.tests"))
+        defer { connection.close() }
+        #expect(!connection.isConnected)
+        let events = connection.events
+        try connection.publish("early.bird", "buffered".bytes)
+
+        let nats = try await NATSFixture.start(port: port)
+        do {
+            _ = try await firstEvent(events, within: .seconds(10), "connected") { event -> Bool? in
+                if case .reconnected = event { return true }
+                return nil
+            }
+            #expect(connection.isConnected)
+            let reply = try await withDeadline(.seconds(5), "request after delayed connect") {
+                let responder = try await nats.admin(name: "responder")
+                defer { responder.close() }
+                let requests = try responder.subscribe("svc.late")
+                try await responder.flush(timeout: .seconds(2))
+                let serving = Task { for await request in requests { try request.respond("pong".bytes) } }
+                defer { serving.cancel() }
+                return try await connection.request("svc.late", [], timeout: .seconds(2))
+            }
+            #expect(reply.payload.text == "pong")
+        } catch {
+            await nats.shutdown()
+            throw error
+        }
+        await nats.shutdown()
+    }
+
+    /// After a server restart the connection reports disconnected then reconnected, subscriptions and publishing work again, and JetStream data survived.
     @Test func reconnectsAfterServerRestart() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
@@ -223,6 +272,7 @@ extension NATSIntegrationTests {
 // MARK: - Local server management
 
 extension NATSIntegrationTests {
+    /// `nats-server -t` accepts the fixture's configuration and rejects a broken one.
     @Test func validatesConfigurationFiles() throws {
         let directory = try TestNATS.makeTemporaryDirectory(prefix: "aria-nats-config")
         defer { try? FileManager.default.removeItem(at: directory) }

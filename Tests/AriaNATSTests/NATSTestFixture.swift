@@ -8,7 +8,9 @@ import Testing
 /// A JetStream server with an admin user, a least-privilege worker bound to one pull consumer, and a
 /// restricted client, as Aria's deployments configure them.
 struct NATSFixture {
+    /// The admin's password (given to the server as `$ADMIN_PASS`).
     static let adminPassword = "admin-secret"
+    /// The worker's password (given to the server as `$WORKER_PASS`).
     static let workerPassword = "worker-secret"
     /// The worker's inbox prefix: its only subscribe permission is `<prefix>.>`.
     static let workerInbox = "aria.t.demo.inbox"
@@ -40,13 +42,15 @@ struct NATSFixture {
         }
         """
 
+    /// The running server.
     let server: NATSServer
+    /// The logger connections use (warnings and errors only).
     let logger: Logger
 
     /// Starts a server with the configuration above.
-    static func start() async throws -> NATSFixture {
+    static func start(port: Int? = nil) async throws -> NATSFixture {
         let server = try await TestNATS.start(
-            config: config, environment: ["ADMIN_PASS": adminPassword, "WORKER_PASS": workerPassword])
+            config: config, environment: ["ADMIN_PASS": adminPassword, "WORKER_PASS": workerPassword], port: port)
         var logger = Logger(label: "aria.nats.tests")
         logger.logLevel = .warning
         return NATSFixture(server: server, logger: logger)
@@ -84,7 +88,9 @@ func withNATS(_ body: (NATSFixture) async throws -> Void) async throws {
 
 /// Thrown by `withDeadline` when `duration` passes first.
 struct DeadlineExceeded: Error, CustomStringConvertible {
+    /// What was being waited for.
     let what: String
+    /// The message.
     var description: String { "deadline exceeded: \(what)" }
 }
 
