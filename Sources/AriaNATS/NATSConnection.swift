@@ -204,6 +204,8 @@ public final class NATSConnection: Sendable {
     }
 
     /// Closes the connection now: buffered publishes are flushed if possible, subscriptions end.
+    /// nats.c joins its reconnect thread here, so this may block for up to `connectTimeout` while a
+    /// reconnect attempt is in progress; prefer `drain(timeout:)` for a graceful shutdown.
     public func close() {
         natsConnection_Close(handle.pointer)
     }
