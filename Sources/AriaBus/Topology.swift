@@ -126,6 +126,9 @@ public struct BusProvisioner: Sendable {
             _ = try await jetStream.consumerInfo(stream: stream, consumer: consumer)
         } catch let error as NATSError where error.code == .notFound {
             throw AriaError(.busNotProvisioned, "JetStream consumer \(stream)/\(consumer) does not exist; run `aria migrate`")
+        } catch let error as NATSError where error.code == .timeout || error.code == .notPermitted {
+            // A user without permission for a consumer gets no answer at all (a permissions violation).
+            throw AriaError(.busNotProvisioned, "JetStream consumer \(stream)/\(consumer) cannot be read: it does not exist or this service's NATS user may not use it (\(error.code)); check `aria migrate` and the NATS configuration")
         }
     }
 

@@ -128,7 +128,8 @@ public final class LocalCluster: @unchecked Sendable {
 
     static func randomSecret() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        // nats-server parses a variable's value as a config value: start with a letter so it stays a string.
+        return "s" + (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
 
     /// The `ARIA_*` variables that reach this cluster (written to `cluster.env`).

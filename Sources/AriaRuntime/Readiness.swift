@@ -51,7 +51,7 @@ public final class Readiness: Service, Sendable {
         logger.notice(ready ? "ready" : "not ready")
         guard let file else { return }
         if ready {
-            FileManager.default.createFile(atPath: file, contents: Array("ready\n".utf8).withUnsafeBytes { Data($0) })
+            _ = FileManager.default.createFile(atPath: file, contents: Array("ready\n".utf8).withUnsafeBytes { Data($0) })
         } else {
             try? FileManager.default.removeItem(atPath: file)
         }

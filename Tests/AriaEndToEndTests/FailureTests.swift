@@ -65,7 +65,7 @@ struct FailureTests {
         let ids = "{" + runs.map(\.description).joined(separator: ",") + "}"
         await cluster.nats.stop()
         try await cluster.nats.restart()
-        try await cluster.postgres.stop()
+        await cluster.postgres.stop()
         try await cluster.postgres.restart()
         let finished = try await until(timeout: .seconds(120), "30 runs to end") { () -> String? in
             let count = try? await scalar(cluster, "SELECT count(*) FROM runs WHERE run_id = ANY($1::uuid[]) AND status IN ('succeeded','failed','rejected')", [ids])

@@ -132,7 +132,7 @@ struct SharedClusterTests {
         let afterWindow = try await client.publishJob(echoJob("window"), idempotencyKey: key2, messageID: key2)
         #expect(afterWindow.duplicate == false)
         let admin = try await cluster.natsConnection(user: "admin", logger: quietLogger)
-        try await until(timeout: .seconds(10), "the gateway consumer to drain") { () -> Bool? in
+        _ = try await until(timeout: .seconds(10), "the gateway consumer to drain") { () -> Bool? in
             let info = try await admin.jetStream().consumerInfo(stream: Streams.submit, consumer: Consumers.gateway)
             return info.deliveredStreamSequence >= afterWindow.sequence && info.numAckPending == 0 ? true : nil
         }
