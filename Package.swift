@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "AriaPostgresTests", dependencies: ["AriaPostgres", "AriaTestSupport"], swiftSettings: strict),
         .testTarget(name: "AriaNATSTests", dependencies: ["AriaNATS", "AriaTestSupport"], swiftSettings: strict),
         .testTarget(name: "AriaIntegrationTests", dependencies: [
-            "AriaTestSupport", "AriaGateway", "AriaPlanner", "AriaScheduler", "AriaWorker", "AriaCLI",
+            "AriaTestSupport", "AriaGateway", "AriaPlanner", "AriaScheduler", "AriaWorker", "AriaCLI", "AriaLocalCluster",
         ], swiftSettings: strict),
         .testTarget(name: "AriaEndToEndTests", dependencies: ["AriaTestSupport", "AriaCLI"], swiftSettings: strict),
     ]

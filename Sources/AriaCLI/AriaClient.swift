@@ -56,6 +56,22 @@ public final class AriaClient: Sendable {
         }
     }
 
+    /// Durable submission without waiting for the acknowledgement (benchmarks); confirm with
+    /// ``publishAsyncComplete()``.
+    public func publishJobAsync(_ message: [UInt8], idempotencyKey: String?, messageID: String? = nil) throws {
+        var headers: [(String, String)] = []
+        if let idempotencyKey { headers.append((AriaHeader.idempotencyKey, idempotencyKey)) }
+        try jetStream.publishAsync(Subjects.submit(tenant), message, headers: headers, messageID: messageID)
+    }
+
+    /// Waits for every pending asynchronous publish; throws if any failed.
+    public func publishAsyncComplete(timeout: Duration = .seconds(30)) async throws {
+        let failures = try await jetStream.publishAsyncComplete(timeout: timeout)
+        if let first = failures.first {
+            throw AriaError(.overloaded, "\(failures.count) publishes failed, e.g. \(first.error)", category: .transient)
+        }
+    }
+
     /// Reads a run through the gateway.
     public func getRun(_ run: RunID, timeout: Duration = .seconds(5)) async throws -> APIReply {
         let body = JSONValue.object(["run": .string(run.description)]).serialized()

@@ -63,8 +63,13 @@ struct FailureTests {
             runs.append(try #require(reply.run))
         }
         let ids = "{" + runs.map(\.description).joined(separator: ",") + "}"
+        let ready = cluster.readyFile(service: "gateway", index: 1).path
+        #expect(FileManager.default.fileExists(atPath: ready))
         await cluster.nats.stop()
+        // Readiness follows the connection: not ready while NATS is down, ready again after it returns.
+        _ = try await until(timeout: .seconds(10), "gateway-1 to report not ready") { FileManager.default.fileExists(atPath: ready) ? nil : true }
         try await cluster.nats.restart()
+        _ = try await until(timeout: .seconds(20), "gateway-1 to report ready again") { FileManager.default.fileExists(atPath: ready) ? true : nil }
         await cluster.postgres.stop()
         try await cluster.postgres.restart()
         let finished = try await until(timeout: .seconds(120), "30 runs to end") { () -> String? in
