@@ -284,3 +284,18 @@ struct PlanValidatorTests {
         #expect(try PlanValidator.topologicalOrder(plan([])).isEmpty)
     }
 }
+
+@Suite("PlanValidator timeouts")
+struct PlanValidatorTimeoutTests {
+    @Test("a step or default timeout above the limit is invalid_plan; at the limit it is fine")
+    func timeoutLimit() throws {
+        let validator = PlanValidator(catalog: .builtIn, maxStepTimeout: .minutes(10))
+        var plan = Plan(planID: "p", steps: [PlanStep(stepID: StepID(trusted: "a"), skill: "echo", timeout: .minutes(10))])
+        try validator.validate(plan)
+        plan.steps[0].timeout = .minutes(11)
+        #expect(throws: AriaError.self) { try validator.validate(plan) }
+        plan.steps[0].timeout = nil
+        plan.defaults.timeout = .minutes(11)
+        do { try validator.validate(plan); Issue.record("accepted") } catch { #expect(error.code == .invalidPlan) }
+    }
+}

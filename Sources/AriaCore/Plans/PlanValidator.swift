@@ -8,11 +8,15 @@ public struct PlanValidator: Sendable {
     public var catalog: SkillCatalog
     /// Most steps a plan may have.
     public var maxSteps: Int
+    /// The longest per-attempt timeout a step may ask for: it must stay below the work consumer's ack wait
+    /// (`ARIA_BUS_WORK_ACK_WAIT`, 11 minutes by default) or a running step would be redelivered.
+    public var maxStepTimeout: AriaDuration
 
     /// Creates a validator.
-    public init(catalog: SkillCatalog, maxSteps: Int = 200) {
+    public init(catalog: SkillCatalog, maxSteps: Int = 200, maxStepTimeout: AriaDuration = .minutes(10)) {
         self.catalog = catalog
         self.maxSteps = maxSteps
+        self.maxStepTimeout = maxStepTimeout
     }
 
     /// Throws the first problem found, as a typed error.
@@ -45,7 +49,14 @@ public struct PlanValidator: Sendable {
             for dependency in step.dependsOn { mine.insert(dependency); mine.formUnion(ancestors[dependency] ?? []) }
             ancestors[id] = mine
         }
+        if let timeout = plan.defaults.timeout, timeout > maxStepTimeout {
+            throw AriaError(.invalidPlan, "default timeout \(timeout) exceeds the limit of \(maxStepTimeout)")
+        }
         for step in plan.steps {
+            if let timeout = step.timeout, timeout > maxStepTimeout {
+                throw AriaError(.invalidPlan, "step '\(step.stepID)' timeout \(timeout) exceeds the limit of \(maxStepTimeout)",
+                                details: ["step_id": step.stepID.rawValue])
+            }
             guard let skill = catalog[step.skill] else {
                 throw AriaError(.unknownSkill, "step '\(step.stepID)' calls unknown skill '\(step.skill.prefix(64))'",
                                 details: ["step_id": step.stepID.rawValue, "skill": String(step.skill.prefix(64))])
