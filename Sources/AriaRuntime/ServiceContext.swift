@@ -35,6 +35,8 @@ public struct ServiceContext: Sendable {
                                          password: configuration.natsPassword?.value, name: "aria-\(service)-\(configuration.instance)",
                                          inboxPrefix: Subjects.serviceInboxPrefix(service))
         options.retryOnFailedConnect = false
+        // Latency over syscall batching: each hop is one small publish or fetch that someone waits for.
+        options.sendAsap = true
         let nats = try await connectWithRetry(options, logger: logger)
         let jetStream = try nats.jetStream()
         let pool = PostgresPool(config: try PostgresConfig(url: configuration.databaseURL.value),
