@@ -21,6 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Plan templates directory.") var plans = "config/plans"
     @Option(help: "State directory (default: a fresh temporary one, removed afterwards).") var stateDir: String?
     @Flag(help: "Log service output at debug level.") var verbose = false
+    @Option(name: .customLong("env"), help: "An extra service setting NAME=VALUE, e.g. ARIA_DB_POOL_SIZE=4 (repeatable).") var settings: [String] = []
 
     func run() async throws {
         var logger = Logger(label: "aria.bench")
@@ -29,8 +30,11 @@ struct BenchCommand: AsyncParsableCommand {
         let options = LocalClusterOptions(
             stateDirectory: state, plansDirectory: URL(fileURLWithPath: plans).standardizedFileURL,
             replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": workers],
-            environment: ["ARIA_LOG_LEVEL": verbose ? "debug" : "warning"])
-        print("starting a local cluster in \(state.path) ...")
+            environment: ["ARIA_LOG_LEVEL": verbose ? "debug" : "warning"].merging(settings.compactMap { setting -> (String, String)? in
+                guard let equals = setting.firstIndex(of: "=") else { return nil }
+                return (String(setting[..<equals]), String(setting[setting.index(after: equals)...]))
+            }) { _, new in new })
+        print("starting a local cluster in \(state.path) (workers: \(workers); settings: \(settings.isEmpty ? "defaults" : settings.joined(separator: " ")))")
         let cluster = try await LocalCluster.up(options, logger: logger)
         do {
             try await runScenarios(cluster, logger: logger)

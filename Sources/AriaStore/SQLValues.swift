@@ -4,20 +4,22 @@ import Foundation
 
 /// Conversions between Swift values and the text format of Postgres parameters and results.
 enum SQL {
-    /// A Postgres array literal (`{"a","b",NULL}`) for `$n::text[]` parameters.
+    /// A Postgres array literal (`{"a","b",NULL}`) for `$n::text[]` parameters, built on UTF-8 bytes.
     static func array(_ values: [String?]) -> String {
-        var out = "{"
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(2 + values.reduce(0) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for (index, value) in values.enumerated() {
-            if index > 0 { out += "," }
-            guard let value else { out += "NULL"; continue }
-            out += "\""
-            for character in value.unicodeScalars {
-                if character == "\"" || character == "\\" { out += "\\" }
-                out.unicodeScalars.append(character)
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            guard let value else { bytes.append(contentsOf: "NULL".utf8); continue }
+            bytes.append(UInt8(ascii: "\""))
+            for byte in value.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+                bytes.append(byte)
             }
-            out += "\""
+            bytes.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A `bytea` parameter in hex format.
