@@ -27,11 +27,14 @@ let package = Package(
         // C libraries, each visible only to its wrapper module.
         .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Wrappers: own the handles, type the errors, keep blocking calls off the cooperative pool.
         .target(name: "AriaNATS", dependencies: ["CNATS", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: wrapper),
         .target(name: "AriaPostgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: wrapper),
+        .target(name: "AriaHTTP", dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: wrapper),
 
         // The domain: pure Swift, no C, no I/O.
@@ -76,6 +79,7 @@ let package = Package(
         .testTarget(name: "AriaCoreTests", dependencies: ["AriaCore"], swiftSettings: strict),
         .testTarget(name: "AriaPostgresTests", dependencies: ["AriaPostgres", "AriaTestSupport"], swiftSettings: strict),
         .testTarget(name: "AriaNATSTests", dependencies: ["AriaNATS", "AriaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "AriaHTTPTests", dependencies: ["AriaHTTP", "AriaTestSupport"], swiftSettings: strict),
         .testTarget(name: "AriaIntegrationTests", dependencies: [
             "AriaTestSupport", "AriaGateway", "AriaPlanner", "AriaScheduler", "AriaWorker", "AriaCLI", "AriaLocalCluster",
         ], swiftSettings: strict),

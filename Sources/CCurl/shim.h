@@ -1,0 +1,4 @@
+#ifndef ARIA_CCURL_SHIM_H
+#define ARIA_CCURL_SHIM_H
+#include <curl/curl.h>
+#endif
