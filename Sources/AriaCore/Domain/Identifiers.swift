@@ -14,28 +14,39 @@ public enum SubjectSafeName {
     }
 }
 
-/// A tenant: the unit of isolation on the bus and in the store.
-public struct TenantID: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
-    /// The subject-safe name.
-    public let rawValue: String
+/// A subject-safe name used as an id (`[a-z0-9_-]{1,64}`): validated on creation and when decoded.
+public protocol SubjectSafeIdentifier: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
+    /// The name.
+    var rawValue: String { get }
+    /// Wraps a name known to be valid (constants, values read back from the store).
+    init(trusted rawValue: String)
+    /// What the id names, for error messages ("tenant id").
+    static var label: String { get }
+    /// The error code of an invalid value.
+    static var invalidCode: ErrorCode { get }
+}
+
+extension SubjectSafeIdentifier {
     /// Validates `rawValue` (`[a-z0-9_-]{1,64}`).
     public init(_ rawValue: String) throws(AriaError) {
         guard SubjectSafeName.isValid(rawValue) else {
-            throw AriaError(.invalidJob, "tenant id '\(rawValue.prefix(80))' must match [a-z0-9_-]{1,64}")
+            throw AriaError(Self.invalidCode, "\(Self.label) '\(rawValue.prefix(80))' must match [a-z0-9_-]{1,64}")
         }
-        self.rawValue = rawValue
+        self.init(trusted: rawValue)
     }
-    /// Wraps a name known to be valid (constants, values read back from the store).
-    public init(trusted rawValue: String) { self.rawValue = rawValue }
+
     /// The name.
     public var description: String { rawValue }
+
     /// Orders by name.
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
     /// Decodes and validates.
     public init(from decoder: Decoder) throws {
         let value = try decoder.singleValueContainer().decode(String.self)
         do { try self.init(value) } catch { throw error }
     }
+
     /// Encodes the name.
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
@@ -43,60 +54,40 @@ public struct TenantID: Hashable, Sendable, Codable, CustomStringConvertible, Co
     }
 }
 
-/// An agent: who a job runs for (its allowlist, model and budget arrive in later issues).
-public struct AgentID: Hashable, Sendable, Codable, CustomStringConvertible {
+/// A tenant: the unit of isolation on the bus and in the store.
+public struct TenantID: SubjectSafeIdentifier {
     /// The subject-safe name.
     public let rawValue: String
-    /// Validates `rawValue` (`[a-z0-9_-]{1,64}`).
-    public init(_ rawValue: String) throws(AriaError) {
-        guard SubjectSafeName.isValid(rawValue) else {
-            throw AriaError(.invalidJob, "agent id '\(rawValue.prefix(80))' must match [a-z0-9_-]{1,64}")
-        }
-        self.rawValue = rawValue
-    }
     /// Wraps a name known to be valid.
     public init(trusted rawValue: String) { self.rawValue = rawValue }
-    /// The name.
-    public var description: String { rawValue }
-    /// Decodes and validates.
-    public init(from decoder: Decoder) throws {
-        let value = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(value) } catch { throw error }
-    }
-    /// Encodes the name.
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
+    /// "tenant id".
+    public static let label = "tenant id"
+    /// `invalid_job`.
+    public static let invalidCode = ErrorCode.invalidJob
+}
+
+/// An agent: who a job runs as (its allowlist, model and budget arrive in later issues).
+public struct AgentID: SubjectSafeIdentifier {
+    /// The subject-safe name.
+    public let rawValue: String
+    /// Wraps a name known to be valid.
+    public init(trusted rawValue: String) { self.rawValue = rawValue }
+    /// "agent id".
+    public static let label = "agent id"
+    /// `invalid_job`.
+    public static let invalidCode = ErrorCode.invalidJob
 }
 
 /// A step's id, unique within its plan.
-public struct StepID: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
+public struct StepID: SubjectSafeIdentifier {
     /// The subject-safe name.
     public let rawValue: String
-    /// Validates `rawValue` (`[a-z0-9_-]{1,64}`).
-    public init(_ rawValue: String) throws(AriaError) {
-        guard SubjectSafeName.isValid(rawValue) else {
-            throw AriaError(.invalidPlan, "step id '\(rawValue.prefix(80))' must match [a-z0-9_-]{1,64}")
-        }
-        self.rawValue = rawValue
-    }
     /// Wraps a name known to be valid.
     public init(trusted rawValue: String) { self.rawValue = rawValue }
-    /// The name.
-    public var description: String { rawValue }
-    /// Orders by name.
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
-    /// Decodes and validates.
-    public init(from decoder: Decoder) throws {
-        let value = try decoder.singleValueContainer().decode(String.self)
-        do { try self.init(value) } catch { throw error }
-    }
-    /// Encodes the name.
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
+    /// "step id".
+    public static let label = "step id"
+    /// `invalid_plan`.
+    public static let invalidCode = ErrorCode.invalidPlan
 }
 
 /// A run: one execution of a job, identified by a UUIDv7 (time-ordered).
