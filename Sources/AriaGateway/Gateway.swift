@@ -90,7 +90,7 @@ public struct Gateway: Sendable {
                 do {
                     let (id, outbox) = try await context.store.reject(tenant: tenant, idempotencyKey: key, subject: message.subject, error: error, payload: message.payload, traceparent: traceparent)
                     context.relay.publish(outbox)
-                    context.logger.info("job rejected", metadata: ["tenant": "\(tenant)", "code": "\(error.code)", "rejection": "\(id)", "reason": "\(error.message)"])
+                    context.logger.info("job rejected", metadata: ["tenant": "\(tenant)", "code": "\(error.code)", "rejection": "\(id)", "reason": "\(error.message)", "traceparent": "\(traceparent ?? "-")"])
                 } catch {
                     outcomes[index] = .transient(transientError(error))
                 }
@@ -106,9 +106,9 @@ public struct Gateway: Sendable {
                 let input = inputs[offset].input
                 switch result {
                 case .accepted(let run):
-                    context.logger.debug("job accepted", metadata: ["tenant": "\(input.tenant)", "run": "\(run)"])
+                    context.logger.debug("job accepted", metadata: ["tenant": "\(input.tenant)", "run": "\(run)", "traceparent": "\(input.traceparent ?? "-")"])
                 case .duplicate(let run, _):
-                    context.logger.info("duplicate submission", metadata: ["tenant": "\(input.tenant)", "run": "\(run)"])
+                    context.logger.info("duplicate submission", metadata: ["tenant": "\(input.tenant)", "run": "\(run)", "traceparent": "\(input.traceparent ?? "-")"])
                 case .conflict(let existing):
                     let error = AriaError(.idempotencyConflict, "idempotency key was used with a different payload", details: ["existing_run": existing.description])
                     let message = messages[inputs[offset].index]

@@ -94,7 +94,7 @@ public struct Scheduler: Sendable {
     private func log(_ results: [SchedulingResult], items: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)]) {
         guard context.logger.logLevel <= .debug else { return }
         for (result, item) in zip(results, items) {
-            context.logger.debug("scheduled", metadata: ["run": "\(item.run)", "actions": "\(result.actions)", "status": "\(result.status?.rawValue ?? "-")"])
+            context.logger.debug("scheduled", metadata: ["run": "\(item.run)", "actions": "\(result.actions)", "status": "\(result.status?.rawValue ?? "-")", "traceparent": "\(result.traceparent ?? "-")"])
         }
     }
 }

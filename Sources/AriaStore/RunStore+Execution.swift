@@ -10,6 +10,8 @@ public struct SchedulingResult: Sendable {
     public var actions: [RunScheduler.Action]
     /// The run's status afterwards.
     public var status: RunStatus?
+    /// The run's trace context, for log metadata.
+    public var traceparent: String? = nil
 }
 
 extension RunStore {
@@ -118,7 +120,7 @@ extension RunStore {
                 }
             }
         }
-        return SchedulingResult(actions: taken, status: machine.status)
+        return SchedulingResult(actions: taken, status: machine.status, traceparent: traceparent)
     }
 
     /// A succeeded run's output: step outputs by `output_key`; without any key, the outputs of the final
