@@ -64,6 +64,7 @@ struct BenchCommand: AsyncParsableCommand {
         print(try await hopReport(pool, runs: a.runs, title: "Per-hop latency, A burst (ms, Postgres timestamps)"))
         print(try await hopReport(pool, runs: aSeq.runs, title: "Per-hop latency, A one at a time (ms)"))
         print(try await hopReport(pool, runs: bSeq.runs, title: "Per-hop latency, B one at a time (ms, first step)"))
+        print(try await stepReport(pool, runs: bSeq.runs, title: "Per-step latency, B one at a time (ms, p50)"))
         print(try await transactionReport(pool))
         _ = (b, f)
         await pool.close()
@@ -192,6 +193,28 @@ struct BenchCommand: AsyncParsableCommand {
                 """, [ids]).rows
         }
         return "\n\(title):\n\n| hop | p50 | p99 |\n|---|---|---|\n" + rows.map { "| \($0[0] ?? "") | \($0[1] ?? "") | \($0[2] ?? "") |" }.joined(separator: "\n")
+    }
+
+    /// For each step position: dispatch -> attempt start, attempt start -> result, result -> next dispatch.
+    func stepReport(_ pool: PostgresPool, runs: [RunID], title: String) async throws -> String {
+        guard !runs.isEmpty else { return "" }
+        let ids = "{" + runs.map(\.description).joined(separator: ",") + "}"
+        let rows = try await pool.withConnection { connection in
+            try connection.query("""
+                WITH s AS (
+                    SELECT s.run_id, s.position, s.dispatched_at, s.started_at, s.finished_at,
+                           lead(s.dispatched_at) OVER (PARTITION BY s.run_id ORDER BY s.position) AS next_dispatched,
+                           r.created_at, r.finished_at AS run_finished
+                    FROM steps s JOIN runs r ON r.run_id = s.run_id WHERE s.run_id = ANY($1::uuid[]))
+                SELECT position,
+                       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - dispatched_at) * 1000)::numeric, 2),
+                       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at) * 1000)::numeric, 2),
+                       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM coalesce(next_dispatched, run_finished) - finished_at) * 1000)::numeric, 2)
+                FROM s GROUP BY position ORDER BY position
+                """, [ids]).rows
+        }
+        return "\n\(title):\n\n| step | dispatch -> start | start -> result | result -> next dispatch (or run end) |\n|---|---|---|---|\n"
+            + rows.map { "| \($0[0] ?? "") | \($0[1] ?? "") | \($0[2] ?? "") | \($0[3] ?? "") |" }.joined(separator: "\n")
     }
 
     func transactionReport(_ pool: PostgresPool) async throws -> String {
