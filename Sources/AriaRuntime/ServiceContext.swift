@@ -98,10 +98,14 @@ public enum ServiceMain {
             let context = try await ServiceContext.connect(service: service, configuration: configuration, logger: logger)
             let components = try await build(context)
             // Shutdown runs in reverse order: consumers stop first, then the relay flushes, then readiness goes.
-            let group = ServiceGroup(configuration: .init(
+            var groupConfiguration = ServiceGroupConfiguration(
                 services: [.init(service: context.readiness), .init(service: context.relay)] + components.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                logger: logger)
+            // In-flight work gets ARIA_DRAIN_GRACE to finish; then it is cancelled, which naks its messages.
+            groupConfiguration.maximumGracefulShutdownDuration = configuration.drainGrace.duration
+            groupConfiguration.maximumCancellationDuration = .seconds(5)
+            let group = ServiceGroup(configuration: groupConfiguration)
             try await group.run()
             await context.close()
             logger.info("stopped")

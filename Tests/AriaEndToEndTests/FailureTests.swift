@@ -106,6 +106,28 @@ struct FailureTests {
         await TestCluster.stop(cluster)
     }
 
+    @Test("SIGTERM past the drain grace: the worker naks its in-flight step and another worker takes it over")
+    func drainGraceExceeded() async throws {
+        let cluster = try await TestCluster.start(name: "grace", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 1],
+                                                  environment: ["ARIA_DRAIN_GRACE": "300ms"])
+        let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
+        let run = try #require(try await client.createJob(planJob([["step_id": "nap", "skill": "sleep", "params": ["duration": "3s"]]]), idempotencyKey: nil).run)
+        _ = try await until(timeout: .seconds(20), "the step to start") { () -> Bool? in
+            try await scalar(cluster, "SELECT status FROM step_attempts WHERE run_id = $1", [run.description]) == "running" ? true : nil
+        }
+        let worker = try #require(cluster.process("worker-1"))
+        let stopping = ContinuousClock.now
+        worker.signal(SIGTERM)
+        #expect(await worker.waitForExit(timeout: .seconds(10)))
+        #expect(ContinuousClock.now - stopping < .milliseconds(2500), "the worker waited for the 3 s step instead of its 300 ms grace")
+        try cluster.startService("worker", index: 2)
+        #expect(try await client.watch(run, timeout: .seconds(30)) { _ in }.body.kind == .succeeded)
+        let attempts = try await query(cluster, "SELECT attempt, status, worker FROM step_attempts WHERE run_id = $1 ORDER BY attempt", [run.description])
+        #expect(attempts.map { "\($0["attempt"]!):\($0["status"]!):\($0["worker"]!)" } == ["1:superseded:worker-1", "2:succeeded:worker-2"])
+        await client.close()
+        await TestCluster.stop(cluster)
+    }
+
     @Test("a full submit stream answers publishers with overloaded")
     func overloadedWhenSubmitStreamIsFull() async throws {
         let cluster = try await TestCluster.start(name: "full", replicas: ["gateway": 0, "planner": 0, "scheduler": 0, "worker": 0],
