@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "AriaPlanner", dependencies: ["AriaRuntime", .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
         .target(name: "AriaScheduler", dependencies: ["AriaRuntime"], swiftSettings: strict),
-        .target(name: "AriaWorker", dependencies: ["AriaRuntime"], swiftSettings: strict),
+        .target(name: "AriaWorker", dependencies: ["AriaRuntime", "AriaHTTP"], swiftSettings: strict),
 
         // Starting local nats-server and Postgres processes: `aria dev`, `aria bench` and the tests.
         .target(name: "AriaLocalCluster", dependencies: ["AriaCore"], swiftSettings: strict),

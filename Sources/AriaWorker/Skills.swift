@@ -1,4 +1,5 @@
 import AriaCore
+import AriaHTTP
 import Foundation
 
 /// An executable skill: the worker-side half of a ``SkillDescriptor``.
@@ -60,6 +61,11 @@ public struct SkillSet: Sendable {
     public init(_ skills: [any Skill]) {
         self.skills = Dictionary(skills.map { ($0.descriptor.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
-    /// The built-in test skills.
+    /// The built-in test skills (without `http_call`, which needs a configured client).
     public static let builtIn = SkillSet([EchoSkill(), SleepSkill(), FailSkill()])
+
+    /// The built-in skills with `http_call` using `client`.
+    public static func standard(httpClient: HTTPClient) -> SkillSet {
+        SkillSet([EchoSkill(), SleepSkill(), FailSkill(), HTTPCallSkill(client: httpClient)])
+    }
 }

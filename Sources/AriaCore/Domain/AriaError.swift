@@ -65,6 +65,11 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let skillFailed = ErrorCode(rawValue: "skill_failed")
     /// A step exceeded its timeout.
     public static let stepTimeout = ErrorCode(rawValue: "step_timeout")
+    /// An outbound call was refused by the destination policy (loopback, private, link-local, or a redirect
+    /// to one), checked after DNS resolution and on every redirect.
+    public static let destinationRefused = ErrorCode(rawValue: "destination_refused")
+    /// An outbound HTTP call failed (resolution, connection, TLS, size cap, redirect limit, timeout).
+    public static let httpFailed = ErrorCode(rawValue: "http_failed")
 
     // Internal
     /// An internal bus message could not be decoded; it was dead-lettered.
@@ -85,9 +90,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     /// The category an error of this code has unless stated otherwise.
     public var defaultCategory: ErrorCategory {
         switch self {
-        case .overloaded, .internal, .stepTimeout: .transient
+        case .overloaded, .internal, .stepTimeout, .httpFailed: .transient
         case .payloadTooLarge: .resource
-        case .unknownTenant, .tenantMismatch: .permission
+        case .unknownTenant, .tenantMismatch, .destinationRefused: .permission
         case .skillFailed, .notFound, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch,
              .busNotProvisioned, .invalidConfiguration: .permanent
         default: .validation

@@ -134,8 +134,20 @@ public struct SkillCatalog: Sendable {
     /// The descriptor of `name`, if the cluster offers it.
     public subscript(name: String) -> SkillDescriptor? { skills[name] }
 
-    /// The built-in skills every worker carries: `echo`, `sleep`, `fail`.
+    /// The built-in skills every worker carries: `echo`, `sleep`, `fail`, `http_call`.
     public static let builtIn = SkillCatalog([
+        SkillDescriptor(
+            name: "http_call", version: "1.0.0",
+            description: "Calls an HTTP(S) URL and returns {status, headers, body, url, redirects}. Refuses loopback, private and link-local destinations (after DNS, on every redirect) unless allowlisted; response capped at max_bytes (default 1 MiB, at most 10 MiB).",
+            defaultTimeout: AriaDuration(milliseconds: 30_000),
+            inputs: [
+                ParamRule("url", .string, required: true),
+                ParamRule("method", .oneOf, allowed: ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]),
+                ParamRule("headers", .any),
+                ParamRule("body", .any),
+                ParamRule("max_bytes", .integer, range: 1...(10 * 1024 * 1024)),
+                ParamRule("follow_redirects", .any),
+            ]),
         SkillDescriptor(
             name: "echo", version: "1.0.0",
             description: "Returns its params as its output.",
