@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "AriaNATSTests", dependencies: ["AriaNATS", "AriaTestSupport"], swiftSettings: strict),
         .testTarget(name: "AriaHTTPTests", dependencies: ["AriaHTTP", "AriaTestSupport"], swiftSettings: strict),
         .testTarget(name: "AriaIntegrationTests", dependencies: [
-            "AriaTestSupport", "AriaGateway", "AriaPlanner", "AriaScheduler", "AriaWorker", "AriaCLI", "AriaLocalCluster",
+            "AriaTestSupport", "AriaGateway", "AriaPlanner", "AriaScheduler", "AriaWorker", "AriaCLI", "AriaLocalCluster", "AriaHTTP",
         ], swiftSettings: strict),
         .testTarget(name: "AriaEndToEndTests", dependencies: ["AriaTestSupport", "AriaCLI"], swiftSettings: strict),
     ]

@@ -18,7 +18,7 @@ enum Shared {
             let task = Task {
                 try await TestCluster.start(
                     name: "shared", tenants: ["demo", "acme"], natsOnlyTenants: ["ghost"],
-                    environment: ["ARIA_MAX_JOB_BYTES": "65536", "ARIA_BUS_SUBMIT_DEDUPE_WINDOW": "2s"])
+                    environment: ["ARIA_MAX_JOB_BYTES": "65536", "ARIA_BUS_SUBMIT_DEDUPE_WINDOW": "2s", "ARIA_HTTP_ALLOW_CIDRS": "127.0.0.1/32"])
             }
             current = task
             return task
@@ -232,6 +232,27 @@ struct SharedClusterTests {
         let run = try #require(try await client.createJob(echoJob("after garbage"), idempotencyKey: nil).run)
         #expect(try await client.watch(run, timeout: .seconds(20)) { _ in }.body.kind == .succeeded)
         #expect(servicesRunning(cluster))
+        await client.close()
+    }
+
+    @Test("http_call reaches an allowlisted loopback server; other private destinations are refused, directly and via redirect")
+    func httpCallAndSSRF() async throws {
+        let allowed = try await TestHTTPServer.start(host: "127.0.0.1")
+        let forbidden = try await TestHTTPServer.start(host: "127.0.0.2")
+        let client = try await Shared.client()
+        let collector = EventCollector(try client.subscribeEvents())
+        func call(_ url: String) async throws -> RunID {
+            try #require(try await client.createJob(planJob([["step_id": "call", "skill": "http_call", "params": ["url": .string(url)]]]), idempotencyKey: nil).run)
+        }
+        let ok = try await call("\(allowed.baseURL)/status/201")
+        let direct = try await call("\(forbidden.baseURL)/status/200")
+        let redirected = try await call("\(allowed.baseURL)/redirect?to=\(forbidden.baseURL)/status/200")
+        let ended = try await collector.waitForTerminal([ok, direct, redirected])
+        #expect(ended[ok]?.body.kind == .succeeded)
+        #expect(ended[ok]?.body.output?["call"]?["status"] == 201)
+        #expect(ended[direct]?.body.error?.code == .destinationRefused)
+        #expect(ended[redirected]?.body.error?.code == .destinationRefused)
+        #expect(forbidden.receivedRequests().isEmpty)
         await client.close()
     }
 
