@@ -40,7 +40,8 @@ public struct BusSettings: Sendable {
     public var internalMaxMessages: Int64
     /// `ARIA_BUS_ACK_WAIT`: redelivery delay for unacknowledged control messages (gateway, planner, scheduler). Default 30s.
     public var controlAckWait: AriaDuration
-    /// `ARIA_BUS_WORK_ACK_WAIT`: redelivery delay for step dispatches; must exceed the longest step timeout. Default 11m.
+    /// `ARIA_BUS_WORK_ACK_WAIT`: redelivery delay for a step dispatch whose worker stopped extending its lease
+    /// (workers send in-progress acks three times per ack wait while a step runs). Default 60s.
     public var workAckWait: AriaDuration
     /// `ARIA_BUS_MAX_ACK_PENDING`: unacknowledged messages per consumer, all replicas together. Default 4096.
     public var maxAckPending: Int
@@ -55,7 +56,7 @@ public struct BusSettings: Sendable {
         submitMaxMessages = Int64(try reader.int("ARIA_BUS_SUBMIT_MAX_MSGS", default: 1_000_000, range: 1...Int.max))
         internalMaxMessages = Int64(try reader.int("ARIA_BUS_INTERNAL_MAX_MSGS", default: 5_000_000, range: 1...Int.max))
         controlAckWait = try reader.duration("ARIA_BUS_ACK_WAIT", default: AriaDuration(milliseconds: 30_000))
-        workAckWait = try reader.duration("ARIA_BUS_WORK_ACK_WAIT", default: AriaDuration(milliseconds: 660_000))
+        workAckWait = try reader.duration("ARIA_BUS_WORK_ACK_WAIT", default: AriaDuration(milliseconds: 60_000))
         maxAckPending = try reader.int("ARIA_BUS_MAX_ACK_PENDING", default: 4096, range: 1...1_000_000)
         eventsMaxAge = try reader.duration("ARIA_BUS_EVENTS_MAX_AGE", default: AriaDuration(milliseconds: 86_400_000))
         workerPools = reader.string("ARIA_BUS_WORKER_POOLS", default: "default").split(separator: ",").map { String($0) }

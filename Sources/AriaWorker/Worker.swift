@@ -23,17 +23,22 @@ public struct Worker: Sendable {
     public func services() async throws -> [any Service] {
         let consumer = Consumers.worker(pool: context.configuration.workerPool)
         try await BusProvisioner(jetStream: context.jetStream, logger: context.logger).requireConsumer(stream: Streams.work, consumer: consumer)
+        // A running step extends its lease three times per ack wait, so a step may run longer than the ack
+        // wait while a dead worker's steps are redelivered after one ack wait.
+        let ackWait = try await context.jetStream.consumerInfo(stream: Streams.work, consumer: consumer).config.ackWait
+        let heartbeat = max(ackWait / 3, .milliseconds(100))
+        context.logger.info("lease heartbeat", metadata: ["ack_wait": "\(ackWait)", "interval": "\(heartbeat)"])
         return [ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.work, consumer: consumer,
             slots: context.configuration.workerSlots, fetchBatch: min(context.configuration.fetchBatch, context.configuration.workerSlots),
             handlerBatch: 1, store: context.store, readiness: context.readiness, logger: context.logger) { messages in
                 var outcomes: [HandlingOutcome] = []
-                for message in messages { outcomes.append(await self.handle(message)) }
+                for message in messages { outcomes.append(await self.handle(message, heartbeat: heartbeat)) }
                 return outcomes
             }]
     }
 
-    func handle(_ message: NATSMessage) async -> HandlingOutcome {
+    func handle(_ message: NATSMessage, heartbeat: Duration) async -> HandlingOutcome {
         let envelope: Envelope<StepDispatchBody>
         switch decodeInternal(StepDispatchBody.self, message, expecting: .stepDispatch) {
         case .success(let decoded): envelope = decoded
@@ -62,7 +67,24 @@ public struct Worker: Sendable {
             return .committed
         }
         if let superseding { logger.notice("took over a step from a presumed-dead attempt", metadata: ["superseded": "\(superseding)", "attempt": "\(attempt)"]) }
-        let (outcome, output) = await execute(body, logger: logger)
+        let stepLogger = logger
+        let (outcome, output) = await withTaskGroup(of: (StepExecution.Outcome, JSONValue?)?.self) { group in
+            group.addTask {
+                // Lease extension: tell JetStream the message is still being worked on.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: heartbeat)
+                    if Task.isCancelled { break }
+                    do { try message.inProgress() } catch { stepLogger.warning("cannot extend the lease", metadata: ["error": "\(error)"]) }
+                }
+                return nil
+            }
+            group.addTask { await self.execute(body, logger: stepLogger) }
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let next { return next }
+            }
+            return (.failed(AriaError(.internal, "skill cancelled", category: .transient)), nil)
+        }
         if Task.isCancelled {
             // Shutting down past the grace period: leave the step to a redelivery, which supersedes this attempt.
             return .shutdown

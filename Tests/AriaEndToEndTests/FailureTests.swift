@@ -49,6 +49,19 @@ struct FailureTests {
         await TestCluster.stop(cluster)
     }
 
+    @Test("a step running longer than the ack wait keeps its lease through in-progress acks")
+    func leaseExtension() async throws {
+        let cluster = try await TestCluster.start(name: "lease", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 2],
+                                                  environment: ["ARIA_BUS_WORK_ACK_WAIT": "1s"])
+        let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
+        let run = try #require(try await client.createJob(planJob([["step_id": "long", "skill": "sleep", "params": ["duration": "3500ms"]]]), idempotencyKey: nil).run)
+        #expect(try await client.watch(run, timeout: .seconds(30)) { _ in }.body.kind == .succeeded)
+        // Without the heartbeat the message would have been redelivered three times and superseded.
+        #expect(try await scalar(cluster, "SELECT string_agg(attempt || ':' || status, ',') FROM step_attempts WHERE run_id = $1", [run.description]) == "1:succeeded")
+        await client.close()
+        await TestCluster.stop(cluster)
+    }
+
     @Test("restart nats-server and Postgres mid-run: every job still finishes")
     func serversRestartMidRun() async throws {
         let cluster = try await TestCluster.start(name: "restart", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 2],

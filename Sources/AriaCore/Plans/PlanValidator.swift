@@ -8,8 +8,7 @@ public struct PlanValidator: Sendable {
     public var catalog: SkillCatalog
     /// Most steps a plan may have.
     public var maxSteps: Int
-    /// The longest per-attempt timeout a step may ask for: it must stay below the work consumer's ack wait
-    /// (`ARIA_BUS_WORK_ACK_WAIT`, 11 minutes by default) or a running step would be redelivered.
+    /// The longest per-attempt timeout a step may ask for (10 minutes by default).
     public var maxStepTimeout: AriaDuration
 
     /// Creates a validator.
