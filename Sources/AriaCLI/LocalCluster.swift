@@ -161,6 +161,9 @@ public final class LocalCluster: @unchecked Sendable {
         values["ARIA_INSTANCE"] = "\(service)-\(index)"
         values["ARIA_PLANS_DIR"] = options.plansDirectory.standardizedFileURL.path
         values["ARIA_READY_FILE"] = readyFile(service: service, index: index).path
+        if values["ARIA_WORKSPACE_ROOT"] == nil {
+            values["ARIA_WORKSPACE_ROOT"] = options.stateDirectory.appendingPathComponent("workspaces").path
+        }
         return values
     }
 

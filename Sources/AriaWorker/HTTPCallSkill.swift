@@ -19,7 +19,7 @@ public struct HTTPCallSkill: Skill {
     public var descriptor: SkillDescriptor { SkillCatalog.builtIn["http_call"]! }
 
     /// Sends the request.
-    public func execute(_ params: JSONValue) async throws -> JSONValue {
+    public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
         guard let url = params["url"]?.stringValue else { throw AriaError(.invalidParams, "'url' is required") }
         var headers: [(String, String)] = []
         for (name, value) in (params["headers"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {

@@ -2,13 +2,29 @@ import AriaCore
 import AriaHTTP
 import Foundation
 
+/// Who a skill runs for: the tenant, run and step of the attempt.
+public struct SkillContext: Sendable, Equatable {
+    /// The tenant (skills that touch resources scope them by tenant).
+    public var tenant: TenantID
+    /// The run.
+    public var run: RunID
+    /// The step.
+    public var step: StepID
+    /// Creates a context.
+    public init(tenant: TenantID, run: RunID, step: StepID) {
+        self.tenant = tenant
+        self.run = run
+        self.step = step
+    }
+}
+
 /// An executable skill: the worker-side half of a ``SkillDescriptor``.
 public protocol Skill: Sendable {
     /// What the skill is and accepts.
     var descriptor: SkillDescriptor { get }
     /// Runs the skill on validated params; throws an ``AriaError`` to fail the attempt.
     /// Must return promptly when its task is cancelled (timeout or shutdown).
-    func execute(_ params: JSONValue) async throws -> JSONValue
+    func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue
 }
 
 /// `echo`: returns its params.
@@ -18,7 +34,7 @@ public struct EchoSkill: Skill {
     /// The built-in descriptor.
     public var descriptor: SkillDescriptor { SkillCatalog.builtIn["echo"]! }
     /// Returns `params`.
-    public func execute(_ params: JSONValue) async throws -> JSONValue { params }
+    public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue { params }
 }
 
 /// `sleep`: waits for `duration`, honouring cancellation.
@@ -28,7 +44,7 @@ public struct SleepSkill: Skill {
     /// The built-in descriptor.
     public var descriptor: SkillDescriptor { SkillCatalog.builtIn["sleep"]! }
     /// Sleeps, then returns `{"slept_ms": n}`.
-    public func execute(_ params: JSONValue) async throws -> JSONValue {
+    public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
         let milliseconds: Int64
         if let text = params["duration"]?.stringValue {
             milliseconds = try AriaDuration(parsing: text).milliseconds
@@ -47,7 +63,7 @@ public struct FailSkill: Skill {
     /// The built-in descriptor.
     public var descriptor: SkillDescriptor { SkillCatalog.builtIn["fail"]! }
     /// Throws `skill_failed`.
-    public func execute(_ params: JSONValue) async throws -> JSONValue {
+    public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
         let category = params["category"]?.stringValue.flatMap(ErrorCategory.init(rawValue:)) ?? .permanent
         throw AriaError(.skillFailed, params["message"]?.stringValue ?? "the fail skill failed as asked", category: category)
     }
@@ -64,8 +80,10 @@ public struct SkillSet: Sendable {
     /// The built-in test skills (without `http_call`, which needs a configured client).
     public static let builtIn = SkillSet([EchoSkill(), SleepSkill(), FailSkill()])
 
-    /// The built-in skills with `http_call` using `client`.
-    public static func standard(httpClient: HTTPClient) -> SkillSet {
-        SkillSet([EchoSkill(), SleepSkill(), FailSkill(), HTTPCallSkill(client: httpClient)])
+    /// The built-in skills with `http_call` using `client` and the file skills under `workspaceRoot`.
+    public static func standard(httpClient: HTTPClient, workspaceRoot: String) -> SkillSet {
+        let workspace = TenantWorkspace(root: workspaceRoot)
+        return SkillSet([EchoSkill(), SleepSkill(), FailSkill(), HTTPCallSkill(client: httpClient),
+                         FileReadSkill(workspace: workspace), FileWriteSkill(workspace: workspace)])
     }
 }

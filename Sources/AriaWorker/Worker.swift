@@ -68,6 +68,7 @@ public struct Worker: Sendable {
         }
         if let superseding { logger.notice("took over a step from a presumed-dead attempt", metadata: ["superseded": "\(superseding)", "attempt": "\(attempt)"]) }
         let stepLogger = logger
+        let skillContext = SkillContext(tenant: envelope.tenant, run: run, step: step)
         let (outcome, output) = await withTaskGroup(of: (StepExecution.Outcome, JSONValue?)?.self) { group in
             group.addTask {
                 // Lease extension: tell JetStream the message is still being worked on.
@@ -78,7 +79,7 @@ public struct Worker: Sendable {
                 }
                 return nil
             }
-            group.addTask { await self.execute(body, logger: stepLogger) }
+            group.addTask { await self.execute(body, context: skillContext, logger: stepLogger) }
             defer { group.cancelAll() }
             while let next = await group.next() {
                 if let next { return next }
@@ -105,7 +106,7 @@ public struct Worker: Sendable {
     }
 
     /// Runs the skill with input validation and its timeout.
-    func execute(_ body: StepDispatchBody, logger: Logger) async -> (StepExecution.Outcome, JSONValue?) {
+    func execute(_ body: StepDispatchBody, context: SkillContext, logger: Logger) async -> (StepExecution.Outcome, JSONValue?) {
         guard let skill = skills.skills[body.skill] else {
             return (.failed(AriaError(.unknownSkill, "this worker pool has no skill '\(body.skill)'", category: .permanent)), nil)
         }
@@ -116,7 +117,7 @@ public struct Worker: Sendable {
         let timeout = Duration.milliseconds(max(1, body.timeoutMilliseconds))
         let result: Result<JSONValue, AriaError> = await withTaskGroup(of: Result<JSONValue, AriaError>?.self) { group in
             group.addTask {
-                do { return .success(try await skill.execute(body.params)) } catch let error as AriaError {
+                do { return .success(try await skill.execute(body.params, context: context)) } catch let error as AriaError {
                     return .failure(error)
                 } catch is CancellationError {
                     return nil

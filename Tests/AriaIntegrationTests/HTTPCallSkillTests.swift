@@ -13,12 +13,14 @@ struct HTTPCallSkillTests {
         HTTPCallSkill(client: HTTPClient(policy: DestinationPolicy(allowedCIDRs: ["127.0.0.1/32"]), logger: Logger(label: "test")))
     }
 
+    static let context = SkillContext(tenant: TenantID(trusted: "demo"), run: RunID.generate(), step: StepID(trusted: "s"))
+
     @Test("sends method, headers and a JSON body; returns status, headers and text body")
     func roundTrip() async throws {
         let server = try await TestHTTPServer.start()
         let output = try await Self.skill().execute([
             "url": .string("\(server.baseURL)/echo"), "method": "POST", "headers": ["X-Trace": "abc"], "body": ["k": 1],
-        ])
+        ], context: Self.context)
         #expect(output["status"] == 200)
         let echoed = try JSONValue(parsing: Array(try #require(output["body"]?.stringValue).utf8))
         #expect(echoed["method"] == "POST")
@@ -35,20 +37,20 @@ struct HTTPCallSkillTests {
     func failures() async throws {
         let server = try await TestHTTPServer.start()
         do {
-            _ = try await Self.skill().execute(["url": .string("\(server.baseURL)/bytes/1000"), "max_bytes": 10])
+            _ = try await Self.skill().execute(["url": .string("\(server.baseURL)/bytes/1000"), "max_bytes": 10], context: Self.context)
             Issue.record("an oversized response was accepted")
         } catch let error as AriaError {
             #expect(error.code == .httpFailed && error.details["reason"] == "too_large" && error.category == .resource)
         }
         let closed = try FreePort.find()
         do {
-            _ = try await Self.skill().execute(["url": .string("http://127.0.0.1:\(closed)/")])
+            _ = try await Self.skill().execute(["url": .string("http://127.0.0.1:\(closed)/")], context: Self.context)
             Issue.record("a closed port answered")
         } catch let error as AriaError {
             #expect(error.code == .httpFailed && error.category == .transient)
         }
         do {
-            _ = try await Self.skill().execute(["url": "http://10.1.2.3/"])
+            _ = try await Self.skill().execute(["url": "http://10.1.2.3/"], context: Self.context)
             Issue.record("a private address was called")
         } catch let error as AriaError {
             #expect(error.code == .destinationRefused && error.category == .permission)

@@ -68,6 +68,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     /// An outbound call was refused by the destination policy (loopback, private, link-local, or a redirect
     /// to one), checked after DNS resolution and on every redirect.
     public static let destinationRefused = ErrorCode(rawValue: "destination_refused")
+    /// A file path leaves the tenant's workspace (absolute, `..`, or through a symbolic link).
+    public static let pathRefused = ErrorCode(rawValue: "path_refused")
+    /// A file operation failed (not found, exists, too large, not a regular file); `details.reason`.
+    public static let fileFailed = ErrorCode(rawValue: "file_failed")
     /// An outbound HTTP call failed (resolution, connection, TLS, size cap, redirect limit, timeout).
     public static let httpFailed = ErrorCode(rawValue: "http_failed")
 
@@ -92,8 +96,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         switch self {
         case .overloaded, .internal, .stepTimeout, .httpFailed: .transient
         case .payloadTooLarge: .resource
-        case .unknownTenant, .tenantMismatch, .destinationRefused: .permission
-        case .skillFailed, .notFound, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch,
+        case .unknownTenant, .tenantMismatch, .destinationRefused, .pathRefused: .permission
+        case .skillFailed, .fileFailed, .notFound, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch,
              .busNotProvisioned, .invalidConfiguration: .permanent
         default: .validation
         }

@@ -137,6 +137,26 @@ public struct SkillCatalog: Sendable {
     /// The built-in skills every worker carries: `echo`, `sleep`, `fail`, `http_call`.
     public static let builtIn = SkillCatalog([
         SkillDescriptor(
+            name: "file_read", version: "1.0.0",
+            description: "Reads a file of the tenant's workspace: {path, size, content} (UTF-8) or content_base64; at most max_bytes (default 1 MiB, at most 10 MiB). Absolute paths, '..' and symbolic links are refused.",
+            defaultTimeout: AriaDuration(milliseconds: 10_000),
+            inputs: [
+                ParamRule("path", .string, required: true),
+                ParamRule("max_bytes", .integer, range: 1...(10 * 1024 * 1024)),
+                ParamRule("encoding", .oneOf, allowed: ["utf8", "base64"]),
+            ]),
+        SkillDescriptor(
+            name: "file_write", version: "1.0.0",
+            description: "Writes content (or content_base64) to a file of the tenant's workspace: mode create (fails if it exists), overwrite (default) or append; make_dirs creates parent folders. At most 10 MiB. Absolute paths, '..' and symbolic links are refused.",
+            defaultTimeout: AriaDuration(milliseconds: 10_000),
+            inputs: [
+                ParamRule("path", .string, required: true),
+                ParamRule("content", .string),
+                ParamRule("content_base64", .string),
+                ParamRule("mode", .oneOf, allowed: ["create", "overwrite", "append"]),
+                ParamRule("make_dirs", .any),
+            ]),
+        SkillDescriptor(
             name: "http_call", version: "1.0.0",
             description: "Calls an HTTP(S) URL and returns {status, headers, body, url, redirects}. Refuses loopback, private and link-local destinations (after DNS, on every redirect) unless allowlisted; response capped at max_bytes (default 1 MiB, at most 10 MiB).",
             defaultTimeout: AriaDuration(milliseconds: 30_000),
