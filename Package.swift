@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "AriaPlanner", dependencies: ["AriaRuntime", .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
         .target(name: "AriaScheduler", dependencies: ["AriaRuntime"], swiftSettings: strict),
-        .target(name: "AriaWorker", dependencies: ["AriaRuntime", "AriaHTTP"], swiftSettings: strict),
+        .target(name: "AriaWorker", dependencies: ["AriaRuntime", "AriaHTTP", "AriaPostgres"], swiftSettings: strict),
 
         // Starting local nats-server and Postgres processes: `aria dev`, `aria bench` and the tests.
         .target(name: "AriaLocalCluster", dependencies: ["AriaCore"], swiftSettings: strict),
@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(name: "aria-gateway", dependencies: ["AriaGateway"], swiftSettings: strict),
         .executableTarget(name: "aria-planner", dependencies: ["AriaPlanner"], swiftSettings: strict),
         .executableTarget(name: "aria-scheduler", dependencies: ["AriaScheduler"], swiftSettings: strict),
-        .executableTarget(name: "aria-worker", dependencies: ["AriaWorker"], swiftSettings: strict),
+        .executableTarget(name: "aria-worker", dependencies: ["AriaWorker", "AriaHTTP", "AriaPostgres"], swiftSettings: strict),
         .target(name: "AriaCLI", dependencies: [
             "AriaRuntime", "AriaLocalCluster", "AriaPlanner",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

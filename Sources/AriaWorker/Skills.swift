@@ -1,5 +1,6 @@
 import AriaCore
 import AriaHTTP
+import AriaPostgres
 import Foundation
 
 /// Who a skill runs for: the tenant, run and step of the attempt.
@@ -80,10 +81,13 @@ public struct SkillSet: Sendable {
     /// The built-in test skills (without `http_call`, which needs a configured client).
     public static let builtIn = SkillSet([EchoSkill(), SleepSkill(), FailSkill()])
 
-    /// The built-in skills with `http_call` using `client` and the file skills under `workspaceRoot`.
-    public static func standard(httpClient: HTTPClient, workspaceRoot: String) -> SkillSet {
+    /// The built-in skills with `http_call` using `client`, the file skills under `workspaceRoot`, and
+    /// `pg_query` when a user database is configured.
+    public static func standard(httpClient: HTTPClient, workspaceRoot: String, userDatabase: PostgresPool? = nil) -> SkillSet {
         let workspace = TenantWorkspace(root: workspaceRoot)
-        return SkillSet([EchoSkill(), SleepSkill(), FailSkill(), HTTPCallSkill(client: httpClient),
-                         FileReadSkill(workspace: workspace), FileWriteSkill(workspace: workspace)])
+        var skills: [any Skill] = [EchoSkill(), SleepSkill(), FailSkill(), HTTPCallSkill(client: httpClient),
+                                   FileReadSkill(workspace: workspace), FileWriteSkill(workspace: workspace)]
+        if let userDatabase { skills.append(PostgresQuerySkill(pool: userDatabase)) }
+        return SkillSet(skills)
     }
 }

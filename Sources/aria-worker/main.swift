@@ -1,5 +1,6 @@
 import AriaCore
 import AriaHTTP
+import AriaPostgres
 import AriaRuntime
 import AriaWorker
 import Foundation
@@ -12,5 +13,15 @@ await ServiceMain.run(service: "worker") { context in
     let client = HTTPClient(maxConcurrent: context.configuration.workerSlots, policy: policy, logger: context.logger)
     // Files: one folder per tenant under ARIA_WORKSPACE_ROOT.
     let workspaces = reader.string("ARIA_WORKSPACE_ROOT", default: FileManager.default.currentDirectoryPath + "/.aria-workspaces")
-    return try await Worker(context: context, skills: .standard(httpClient: client, workspaceRoot: workspaces)).services()
+    // pg_query: a user database, never the cluster's own.
+    var userDatabase: PostgresPool?
+    if let url = try reader.secret("ARIA_PG_QUERY_DATABASE_URL") {
+        let config = try PostgresConfig(url: url.value)
+        let cluster = try PostgresConfig(url: context.configuration.databaseURL.value)
+        guard !(config.host == cluster.host && config.port == cluster.port && config.database == cluster.database) else {
+            throw AriaError(.invalidConfiguration, "ARIA_PG_QUERY_DATABASE_URL must not name the cluster's own database")
+        }
+        userDatabase = PostgresPool(config: config, maxConnections: 4, logger: context.logger)
+    }
+    return try await Worker(context: context, skills: .standard(httpClient: client, workspaceRoot: workspaces, userDatabase: userDatabase)).services()
 }

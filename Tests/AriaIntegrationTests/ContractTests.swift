@@ -41,7 +41,7 @@ struct ContractTests {
         let known: Set<String> = [
             ErrorCode.malformedJSON, .invalidJob, .payloadTooLarge, .unknownTenant, .tenantMismatch, .idempotencyConflict,
             .unsupportedVersion, .unknownSkill, .unknownTemplate, .invalidPlan, .invalidParams, .overloaded, .notFound,
-            .unknownVerb, .skillFailed, .stepTimeout, .destinationRefused, .httpFailed, .pathRefused, .fileFailed, .undecodableMessage, .schemaTooNew, .schemaOutdated,
+            .unknownVerb, .skillFailed, .stepTimeout, .destinationRefused, .httpFailed, .pathRefused, .fileFailed, .queryFailed, .undecodableMessage, .schemaTooNew, .schemaOutdated,
             .migrationChecksumMismatch, .busNotProvisioned, .invalidConfiguration, .internal,
         ].reduce(into: Set<String>()) { $0.insert($1.rawValue) }
         #expect(documented == known)

@@ -72,6 +72,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let pathRefused = ErrorCode(rawValue: "path_refused")
     /// A file operation failed (not found, exists, too large, not a regular file); `details.reason`.
     public static let fileFailed = ErrorCode(rawValue: "file_failed")
+    /// A `pg_query` statement failed (a write in the read-only transaction, a timeout, a syntax error);
+    /// `details.sqlstate`.
+    public static let queryFailed = ErrorCode(rawValue: "query_failed")
     /// An outbound HTTP call failed (resolution, connection, TLS, size cap, redirect limit, timeout).
     public static let httpFailed = ErrorCode(rawValue: "http_failed")
 
@@ -97,7 +100,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .overloaded, .internal, .stepTimeout, .httpFailed: .transient
         case .payloadTooLarge: .resource
         case .unknownTenant, .tenantMismatch, .destinationRefused, .pathRefused: .permission
-        case .skillFailed, .fileFailed, .notFound, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch,
+        case .skillFailed, .fileFailed, .queryFailed, .notFound, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch,
              .busNotProvisioned, .invalidConfiguration: .permanent
         default: .validation
         }

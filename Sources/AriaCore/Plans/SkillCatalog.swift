@@ -157,6 +157,16 @@ public struct SkillCatalog: Sendable {
                 ParamRule("make_dirs", .any),
             ]),
         SkillDescriptor(
+            name: "pg_query", version: "1.0.0",
+            description: "Runs one parameterized, read-only SQL statement against the configured user database (never the cluster's own): {columns, rows, row_count, truncated}; max_rows default 1,000 (at most 10,000), statement timeout default 5s (at most 60s).",
+            defaultTimeout: AriaDuration(milliseconds: 70_000),
+            inputs: [
+                ParamRule("sql", .string, required: true),
+                ParamRule("params", .any),
+                ParamRule("max_rows", .integer, range: 1...10_000),
+                ParamRule("timeout", .duration, range: 1...60_000),
+            ]),
+        SkillDescriptor(
             name: "http_call", version: "1.0.0",
             description: "Calls an HTTP(S) URL and returns {status, headers, body, url, redirects}. Refuses loopback, private and link-local destinations (after DNS, on every redirect) unless allowlisted; response capped at max_bytes (default 1 MiB, at most 10 MiB).",
             defaultTimeout: AriaDuration(milliseconds: 30_000),
