@@ -25,7 +25,7 @@ public struct Planner: Sendable {
     public func services() async throws -> [any Service] {
         try await BusProvisioner(jetStream: context.jetStream, logger: context.logger).requireConsumer(stream: Streams.plan, consumer: Consumers.planner)
         context.logger.info("plan templates loaded", metadata: ["templates": "\(library.templates.keys.sorted().joined(separator: ","))"])
-        return [ConsumerLoop(
+        return [PlanReconciler(planner: self), ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.plan, consumer: Consumers.planner,
             slots: context.configuration.fetchBatch * 2, fetchBatch: context.configuration.fetchBatch, handlerBatch: 1,
             store: context.store, readiness: context.readiness, logger: context.logger) { messages in
@@ -42,9 +42,14 @@ public struct Planner: Sendable {
         case .failure(let error): return .undecodable(error)
         }
         guard let run = envelope.run else { return .undecodable(AriaError(.undecodableMessage, "plan.request without a run")) }
+        return await plan(run: run, traceparent: envelope.traceparent)
+    }
+
+    /// Plans one accepted template run (from a message or the reconciler); idempotent.
+    func plan(run: RunID, traceparent: String?) async -> HandlingOutcome {
         var logger = context.logger
         logger[metadataKey: "run"] = "\(run)"
-        if let trace = envelope.traceparent { logger[metadataKey: "traceparent"] = "\(trace)" }
+        if let trace = traceparent { logger[metadataKey: "traceparent"] = "\(trace)" }
         do {
             guard let request = try await context.store.planningRequest(run: run) else {
                 logger.warning("plan request for a run that does not exist; dropped")
@@ -68,6 +73,28 @@ public struct Planner: Sendable {
         } catch {
             logger.warning("planning failed; will retry", metadata: ["error": "\(error)"])
             return .transient(transientError(error))
+        }
+    }
+}
+
+/// Plans template runs whose planning request was lost (accepted, no plan, unchanged for a while).
+struct PlanReconciler: Service {
+    let planner: Planner
+
+    func run() async throws {
+        let context = planner.context
+        let configuration = context.configuration
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do { try await Task.sleep(for: configuration.reconcileInterval.duration) } catch { return }
+            if Task.isShuttingDownGracefully { return }
+            do {
+                for run in try await context.store.unplannedRuns(idle: configuration.reconcileIdleAfter, limit: 200) {
+                    context.logger.notice("reconciler plans a run whose request was lost", metadata: ["run": "\(run)"])
+                    _ = await planner.plan(run: run, traceparent: nil)
+                }
+            } catch {
+                context.logger.warning("plan reconciliation failed; will try again", metadata: ["error": "\(error)"])
+            }
         }
     }
 }

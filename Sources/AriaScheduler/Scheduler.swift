@@ -21,7 +21,7 @@ public struct Scheduler: Sendable {
     /// The scheduler's components: its consumer.
     public func services() async throws -> [any Service] {
         try await BusProvisioner(jetStream: context.jetStream, logger: context.logger).requireConsumer(stream: Streams.schedule, consumer: Consumers.scheduler)
-        return [ConsumerLoop(
+        return [Reconciler(scheduler: self), ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.schedule, consumer: Consumers.scheduler,
             slots: context.configuration.fetchBatch * 4, fetchBatch: context.configuration.fetchBatch,
             handlerBatch: context.configuration.fetchBatch, store: context.store, readiness: context.readiness,
@@ -95,6 +95,36 @@ public struct Scheduler: Sendable {
         guard context.logger.logLevel <= .debug else { return }
         for (result, item) in zip(results, items) {
             context.logger.debug("scheduled", metadata: ["run": "\(item.run)", "actions": "\(result.actions)", "status": "\(result.status?.rawValue ?? "-")", "traceparent": "\(result.traceparent ?? "-")"])
+        }
+    }
+}
+
+/// Re-drives runs whose Postgres state says they should be moving but have not changed for a while: a
+/// lost `run.start`, a lost dispatch, a lost `step.finished`, a step whose worker and message are gone.
+/// Losing a bus message therefore delays work, never loses it. Any number of schedulers may run it: each
+/// run is handled under its row lock, and a re-dispatch renews the step's timestamps.
+struct Reconciler: Service {
+    let scheduler: Scheduler
+
+    func run() async throws {
+        let context = scheduler.context
+        let configuration = context.configuration
+        let staleness = Staleness(dispatched: configuration.reconcileDispatchedAfter, running: configuration.reconcileRunningAfter)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do { try await Task.sleep(for: configuration.reconcileInterval.duration) } catch { return }
+            if Task.isShuttingDownGracefully { return }
+            do {
+                for (tenant, run) in try await context.store.idleRuns(idle: configuration.reconcileIdleAfter, limit: 200) {
+                    let (result, outbox) = try await context.store.reconcile(tenant: tenant, run: run, staleness: staleness, catalog: scheduler.catalog)
+                    context.relay.publish(outbox)
+                    let moved = result.actions.filter { if case .ignore = $0 { false } else { true } }
+                    if !moved.isEmpty {
+                        context.logger.notice("reconciler re-drove a run", metadata: ["run": "\(run)", "actions": "\(moved)", "traceparent": "\(result.traceparent ?? "-")"])
+                    }
+                }
+            } catch {
+                context.logger.warning("reconciliation failed; will try again", metadata: ["error": "\(error)"])
+            }
         }
     }
 }

@@ -38,8 +38,9 @@ extension RunStore {
         }
     }
 
-    private static func advance(tx: StoreTransaction, tenant: TenantID, run: RunID, event: RunScheduler.Event, catalog: SkillCatalog, subjects: SubjectResolver) throws -> SchedulingResult {
+    private static func advance(tx: StoreTransaction, tenant: TenantID, run: RunID, event requested: RunScheduler.Event, catalog: SkillCatalog, subjects: SubjectResolver, staleness: Staleness? = nil) throws -> SchedulingResult {
         let connection = tx.connection
+        var event = requested
         let runRows = try connection.query(
             "SELECT status, plan, traceparent, idempotency_key, deadline::text AS deadline FROM runs WHERE run_id = $1 AND tenant_id = $2 FOR UPDATE",
             [run.description, tenant.rawValue])
@@ -60,6 +61,15 @@ extension RunStore {
             if let error = try SQL.decode(AriaError.self, row["error"]) { errors[id] = error }
             if let output = SQL.jsonValue(row["output"]) { outputs[id.rawValue] = output }
         }
+        if let staleness {
+            // The reconciler's view: steps whose dispatch or attempt has been out for too long.
+            let stale = try connection.query("""
+                SELECT step_id FROM steps WHERE run_id = $1 AND (
+                    (status = 'dispatched' AND dispatched_at < now() - make_interval(secs => $2::float8 / 1000)) OR
+                    (status = 'running' AND started_at < now() - make_interval(secs => $3::float8 / 1000)))
+                """, [run.description, String(staleness.dispatched.milliseconds), String(staleness.running.milliseconds)])
+            event = .reconcile(stale: Set(try stale.rows.map { StepID(trusted: try $0.required("step_id")) }))
+        }
         var machine = RunScheduler(status: status, plan: plan, steps: steps, errors: errors)
         var pending = [event]
         var taken: [RunScheduler.Action] = []
@@ -70,7 +80,7 @@ extension RunStore {
                 switch action {
                 case .markRunning:
                     try connection.query("UPDATE runs SET status = 'running', updated_at = now() WHERE run_id = $1", [run.description])
-                case .dispatch(let stepID):
+                case .dispatch(let stepID), .redispatch(let stepID):
                     guard let plan, let step = plan.step(stepID) else { continue }
                     let params: JSONValue
                     do {
@@ -87,12 +97,20 @@ extension RunStore {
                     }
                     let descriptor = catalog[step.skill]
                     let timeout = plan.timeout(of: step, skillDefault: descriptor?.defaultTimeout ?? AriaDuration(milliseconds: 60_000))
-                    try connection.query(
-                        "UPDATE steps SET status = 'dispatched', dispatched_at = now() WHERE run_id = $1 AND step_id = $2 AND status = 'pending'",
-                        [run.description, stepID.rawValue])
-                    let generation = (attempts[stepID] ?? 0) + 1
+                    let messageID: String
+                    if case .redispatch = action {
+                        // The original dispatch (or its attempt) was lost: a new message id, past the dedupe window.
+                        try connection.query("UPDATE steps SET dispatched_at = now() WHERE run_id = $1 AND step_id = $2", [run.description, stepID.rawValue])
+                        try connection.query("UPDATE runs SET updated_at = now() WHERE run_id = $1", [run.description])
+                        messageID = "\(run):\(stepID):r\(Int64(tx.now.timeIntervalSince1970 * 1000))"
+                    } else {
+                        try connection.query(
+                            "UPDATE steps SET status = 'dispatched', dispatched_at = now() WHERE run_id = $1 AND step_id = $2 AND status = 'pending'",
+                            [run.description, stepID.rawValue])
+                        messageID = "\(run):\(stepID):\((attempts[stepID] ?? 0) + 1)"
+                    }
                     try tx.enqueue(
-                        subject: subjects.work(pool: descriptor?.pool ?? "default"), messageID: "\(run):\(stepID):\(generation)",
+                        subject: subjects.work(pool: descriptor?.pool ?? "default"), messageID: messageID,
                         envelope: Envelope(type: .stepDispatch, tenant: tenant, run: run, step: stepID, createdAt: tx.now, traceparent: traceparent,
                                            body: StepDispatchBody(skill: step.skill, params: params, timeoutMilliseconds: timeout.milliseconds)))
                 case .skip(let stepID):
@@ -137,6 +155,58 @@ extension RunStore {
             for step in keyed { result[step.outputKey!] = outputs[step.stepID.rawValue] ?? .null }
         }
         return .object(result)
+    }
+}
+
+// MARK: - Reconciler
+
+/// When a run's step counts as lost: dispatched without an attempt, or running, for longer than these.
+public struct Staleness: Sendable {
+    /// A dispatched step with no attempt for this long: its message was lost (or every worker is busy).
+    public var dispatched: AriaDuration
+    /// A running step for this long: its worker and its message are gone (longer than any timeout).
+    public var running: AriaDuration
+    /// Creates thresholds.
+    public init(dispatched: AriaDuration, running: AriaDuration) {
+        self.dispatched = dispatched
+        self.running = running
+    }
+}
+
+extension RunStore {
+    /// Runs that should be moving but have not changed for `idle`: accepted with a plan, or running.
+    public func idleRuns(idle: AriaDuration, limit: Int) async throws -> [(tenant: TenantID, run: RunID)] {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT tenant_id, run_id FROM runs
+                WHERE status IN ('accepted', 'running') AND plan IS NOT NULL
+                  AND updated_at < now() - make_interval(secs => $1::float8 / 1000)
+                ORDER BY updated_at LIMIT $2
+                """, [String(idle.milliseconds), String(limit)]).rows.compactMap { row in
+                    guard let run = RunID(row["run_id"] ?? "") else { return nil }
+                    return (TenantID(trusted: row["tenant_id"] ?? ""), run)
+                }
+        }
+    }
+
+    /// Template runs still waiting for a plan after `idle` (their planning request was lost).
+    public func unplannedRuns(idle: AriaDuration, limit: Int) async throws -> [RunID] {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT run_id FROM runs WHERE status = 'accepted' AND plan IS NULL
+                  AND updated_at < now() - make_interval(secs => $1::float8 / 1000)
+                ORDER BY updated_at LIMIT $2
+                """, [String(idle.milliseconds), String(limit)]).rows.compactMap { RunID($0["run_id"] ?? "") }
+        }
+    }
+
+    /// Re-drives one run: starts it if its start was lost, dispatches lost steps again, advances what is
+    /// ready (a lost completion notice), under the run's row lock.
+    public func reconcile(tenant: TenantID, run: RunID, staleness: Staleness, catalog: SkillCatalog) async throws -> (SchedulingResult, [OutboxMessage]) {
+        let subjects = subjects
+        return try await transaction { tx in
+            try Self.advance(tx: tx, tenant: tenant, run: run, event: .reconcile(stale: []), catalog: catalog, subjects: subjects, staleness: staleness)
+        }
     }
 }
 

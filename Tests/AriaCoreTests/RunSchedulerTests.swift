@@ -27,12 +27,13 @@ private let planError = AriaError(.unknownTemplate, "no such template")
 
 /// An action with the free-text reason of `.ignore` dropped, so expectations do not depend on wording.
 private enum Kind: Equatable, CustomStringConvertible {
-    case markRunning, dispatch(String), skip(String), succeed, fail(AriaError), reject(AriaError), ignore
+    case markRunning, dispatch(String), redispatch(String), skip(String), succeed, fail(AriaError), reject(AriaError), ignore
 
     init(_ action: RunScheduler.Action) {
         switch action {
         case .markRunning: self = .markRunning
         case .dispatch(let id): self = .dispatch(id.rawValue)
+        case .redispatch(let id): self = .redispatch(id.rawValue)
         case .skip(let id): self = .skip(id.rawValue)
         case .succeed: self = .succeed
         case .fail(let error): self = .fail(error)
@@ -45,6 +46,7 @@ private enum Kind: Equatable, CustomStringConvertible {
         switch self {
         case .markRunning: "markRunning"
         case .dispatch(let id): "dispatch(\(id))"
+        case .redispatch(let id): "redispatch(\(id))"
         case .skip(let id): "skip(\(id))"
         case .succeed: "succeed"
         case .fail(let error): "fail(\(error.code))"
@@ -78,6 +80,7 @@ struct RunSchedulerTests {
     /// step that is still running, a finish of an unknown step, and a plan rejection.
     static let events: [RunScheduler.Event] = [
         .start, .stepFinished(sid("a")), .stepFinished(sid("b")), .stepFinished(sid("zzz")), .planRejected(planError),
+        .reconcile(stale: [sid("b")]), .reconcile(stale: []),
     ]
 
     /// A committed snapshot of the diamond plan that is plausible for `status`.
@@ -106,6 +109,7 @@ struct RunSchedulerTests {
             case .start: return ([.markRunning, .dispatch("a")], .running)
             case .stepFinished: return ([.ignore], status)
             case .planRejected(let error): return ([.reject(error)], .rejected)
+            case .reconcile: return ([.markRunning, .dispatch("a")], .running)  // a lost start: start now
             }
         case .running:
             switch event {
@@ -113,6 +117,8 @@ struct RunSchedulerTests {
             case .stepFinished(let id) where id == sid("a"): return ([], .running)  // duplicate: b and c already out
             case .stepFinished: return ([.ignore], .running)  // b is running; zzz is unknown
             case .planRejected: return ([.ignore], .running)
+            case .reconcile(let stale) where stale.contains(sid("b")): return ([.redispatch("b")], .running)  // b's attempt was lost
+            case .reconcile: return ([], .running)  // nothing stale, nothing ready
             }
         case .succeeded, .failed, .rejected:
             return ([.ignore], status)

@@ -141,6 +141,47 @@ struct FailureTests {
         await TestCluster.stop(cluster)
     }
 
+    @Test("the reconciler re-drives runs whose plan, start and dispatch messages were deleted from the streams")
+    func reconcilerRecoversDeletedMessages() async throws {
+        let cluster = try await TestCluster.start(
+            name: "reconcile", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 0],
+            environment: ["ARIA_RECONCILE_INTERVAL": "300ms", "ARIA_RECONCILE_IDLE_AFTER": "1s", "ARIA_RECONCILE_DISPATCHED_AFTER": "2s"])
+        let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
+        let admin = try await cluster.natsConnection(user: "admin", logger: quietLogger)
+        let js = try admin.jetStream()
+        // Planner and scheduler down: the plan request and the run start wait in their streams ... and are lost.
+        for name in ["planner-1", "scheduler-1"] {
+            let process = try #require(cluster.process(name))
+            await process.stop()
+        }
+        let explicit = try #require(try await client.createJob(echoJob("explicit"), idempotencyKey: nil).run)
+        let templated = try #require(try await client.createJob(AriaClient.jobMessage(agent: "demo", template: "hello", params: ["name": "lost"]), idempotencyKey: nil).run)
+        _ = try await until(timeout: .seconds(10), "the intents to reach their streams") { () -> Bool? in
+            let plan = try await js.streamInfo(Streams.plan).messages, sched = try await js.streamInfo(Streams.schedule).messages
+            return plan >= 1 && sched >= 1 ? true : nil
+        }
+        try await js.purgeStream(Streams.plan)
+        try await js.purgeStream(Streams.schedule)
+        try cluster.startService("planner", index: 2)
+        try cluster.startService("scheduler", index: 2)
+        // The reconcilers plan and start both runs; with no worker their dispatches wait in the work stream ... and are lost too.
+        let ids = "{\(explicit),\(templated)}"
+        _ = try await until(timeout: .seconds(20), "both runs to be dispatched") { () -> Bool? in
+            try await scalar(cluster, "SELECT count(*) FROM steps WHERE run_id = ANY($1::uuid[]) AND status = 'dispatched'", [ids]) == "2" ? true : nil
+        }
+        try await js.purgeStream(Streams.work)
+        try cluster.startService("worker", index: 1)
+        let explicitEnd = try await client.watch(explicit, timeout: .seconds(30)) { _ in }
+        let templatedEnd = try await client.watch(templated, timeout: .seconds(30)) { _ in }
+        #expect(explicitEnd.body.kind == .succeeded && templatedEnd.body.kind == .succeeded)
+        #expect(try await scalar(cluster, "SELECT count(*) FROM runs WHERE run_id = ANY($1::uuid[]) AND status = 'succeeded'", [ids]) == "2")
+        let logs = (cluster.process("scheduler-2")?.log() ?? "") + (cluster.process("planner-2")?.log() ?? "")
+        #expect(logs.contains("reconciler re-drove a run") && logs.contains("reconciler plans a run"))
+        admin.close()
+        await client.close()
+        await TestCluster.stop(cluster)
+    }
+
     @Test("a full submit stream answers publishers with overloaded")
     func overloadedWhenSubmitStreamIsFull() async throws {
         let cluster = try await TestCluster.start(name: "full", replicas: ["gateway": 0, "planner": 0, "scheduler": 0, "worker": 0],

@@ -38,6 +38,14 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
     public var outboxGrace: AriaDuration
     /// `ARIA_API_MAX_INFLIGHT`: API requests a gateway handles at once before answering `overloaded`. Default 256.
     public var apiMaxInFlight: Int
+    /// `ARIA_RECONCILE_INTERVAL`: how often schedulers and planners look for runs that stopped moving. Default 5s.
+    public var reconcileInterval: AriaDuration
+    /// `ARIA_RECONCILE_IDLE_AFTER`: a run unchanged for this long is checked by the reconciler. Default 30s.
+    public var reconcileIdleAfter: AriaDuration
+    /// `ARIA_RECONCILE_DISPATCHED_AFTER`: a step dispatched this long without an attempt is dispatched again. Default 5m.
+    public var reconcileDispatchedAfter: AriaDuration
+    /// `ARIA_RECONCILE_RUNNING_AFTER`: a step running this long (beyond any timeout) is dispatched again. Default 15m.
+    public var reconcileRunningAfter: AriaDuration
 
     /// Reads the settings for `service` from `reader`.
     public init(service: String, reader: ConfigReader = ConfigReader()) throws(AriaError) {
@@ -65,6 +73,10 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         outboxSweepInterval = try reader.duration("ARIA_OUTBOX_SWEEP", default: AriaDuration(milliseconds: 1_000))
         outboxGrace = try reader.duration("ARIA_OUTBOX_GRACE", default: AriaDuration(milliseconds: 3_000))
         apiMaxInFlight = try reader.int("ARIA_API_MAX_INFLIGHT", default: 256, range: 1...100_000)
+        reconcileInterval = try reader.duration("ARIA_RECONCILE_INTERVAL", default: .seconds(5))
+        reconcileIdleAfter = try reader.duration("ARIA_RECONCILE_IDLE_AFTER", default: .seconds(30))
+        reconcileDispatchedAfter = try reader.duration("ARIA_RECONCILE_DISPATCHED_AFTER", default: .minutes(5))
+        reconcileRunningAfter = try reader.duration("ARIA_RECONCILE_RUNNING_AFTER", default: .minutes(15))
     }
 
     /// The settings with secrets redacted.

@@ -14,6 +14,10 @@ public struct RunScheduler: Sendable {
         case stepFinished(StepID)
         /// Planning failed; the run is rejected.
         case planRejected(AriaError)
+        /// The reconciler found the run not moving: `stale` are steps dispatched or running for longer than
+        /// they should be (their message or worker was lost). Starts the run if needed, dispatches those
+        /// steps again and advances whatever is ready.
+        case reconcile(stale: Set<StepID>)
     }
 
     /// What the service must do, in order, inside the same transaction.
@@ -22,6 +26,8 @@ public struct RunScheduler: Sendable {
         case markRunning
         /// Mark the step dispatched and publish its dispatch intent.
         case dispatch(StepID)
+        /// Publish a new dispatch for a step whose dispatch or attempt was lost (the next attempt supersedes).
+        case redispatch(StepID)
         /// Mark a pending step skipped (the run ended first).
         case skip(StepID)
         /// End the run as succeeded.
@@ -69,6 +75,19 @@ public struct RunScheduler: Sendable {
             if status != .running {
                 status = .running
                 actions.append(.markRunning)
+            }
+            return actions + advance()
+        case .reconcile(let stale):
+            guard plan != nil else { return [.ignore("reconcile without a plan")] }
+            var actions: [Action] = []
+            if status != .running {
+                status = .running
+                actions.append(.markRunning)
+            }
+            for step in plan!.steps where stale.contains(step.stepID) {
+                if steps[step.stepID] == .dispatched || steps[step.stepID] == .running {
+                    actions.append(.redispatch(step.stepID))
+                }
             }
             return actions + advance()
         case .stepFinished(let id):
