@@ -110,10 +110,7 @@ public struct Gateway: Sendable {
                 case .duplicate(let run, _):
                     context.logger.info("duplicate submission", metadata: ["tenant": "\(input.tenant)", "run": "\(run)", "traceparent": "\(input.traceparent ?? "-")"])
                 case .conflict(let existing):
-                    let error = AriaError(.idempotencyConflict, "idempotency key was used with a different payload", details: ["existing_run": existing.description])
-                    let message = messages[inputs[offset].index]
-                    let (_, rejection) = try await context.store.reject(tenant: input.tenant, idempotencyKey: input.idempotencyKey, subject: message.subject, error: error, payload: message.payload, traceparent: input.traceparent)
-                    context.relay.publish(rejection)
+                    try await rejectConflict(input, existing: existing, message: messages[inputs[offset].index])
                 }
             }
         } catch {
@@ -135,15 +132,26 @@ public struct Gateway: Sendable {
             let (results, outbox) = try await context.store.submit([input])
             context.relay.publish(outbox)
             if case .conflict(let existing) = results.first {
-                let error = AriaError(.idempotencyConflict, "idempotency key was used with a different payload", details: ["existing_run": existing.description])
-                let (_, rejection) = try await context.store.reject(tenant: input.tenant, idempotencyKey: input.idempotencyKey, subject: message.subject, error: error, payload: message.payload, traceparent: input.traceparent)
-                context.relay.publish(rejection)
+                try await rejectConflict(input, existing: existing, message: message)
             }
             return .committed
         } catch {
             context.logger.warning("cannot record submission; will retry", metadata: ["error": "\(error)"])
             return .transient(transientError(error))
         }
+    }
+
+    /// The error of a reused key with a different job.
+    static func conflict(existing: RunID) -> AriaError {
+        AriaError(.idempotencyConflict, "idempotency key was used with a different payload", details: ["existing_run": existing.description])
+    }
+
+    /// Records and publishes the rejection of a durable submission whose key belongs to another job.
+    private func rejectConflict(_ input: SubmissionInput, existing: RunID, message: NATSMessage) async throws {
+        let (_, rejection) = try await context.store.reject(
+            tenant: input.tenant, idempotencyKey: input.idempotencyKey, subject: message.subject,
+            error: Self.conflict(existing: existing), payload: message.payload, traceparent: input.traceparent)
+        context.relay.publish(rejection)
     }
 
     /// Handles `create_job`: records the run and answers once it is committed.
@@ -158,7 +166,7 @@ public struct Gateway: Sendable {
                 case .accepted(let run): return .success(run: run, status: .accepted, duplicate: false)
                 case .duplicate(let run, let status): return .success(run: run, status: status, duplicate: true)
                 case .conflict(let existing):
-                    return .failure(AriaError(.idempotencyConflict, "idempotency key was used with a different payload", details: ["existing_run": existing.description]), run: existing)
+                    return .failure(Self.conflict(existing: existing), run: existing)
                 case nil: return .failure(AriaError(.internal, "no outcome"))
                 }
             } catch {
