@@ -70,6 +70,19 @@ public struct FailSkill: Skill {
     }
 }
 
+/// `json_transform`: evaluates an expression over `input` (see ``JSONPathExpression``).
+public struct JSONTransformSkill: Skill {
+    /// Creates the skill.
+    public init() {}
+    /// The built-in descriptor.
+    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["json_transform"]! }
+    /// Returns `{"result": <value>}`.
+    public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
+        let expression = try JSONPathExpression(params["expression"]?.stringValue ?? "")
+        return ["result": try expression.evaluate(params["input"] ?? .null)]
+    }
+}
+
 /// The skills a worker executes, by name.
 public struct SkillSet: Sendable {
     /// Skills by name.
@@ -79,13 +92,13 @@ public struct SkillSet: Sendable {
         self.skills = Dictionary(skills.map { ($0.descriptor.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
     /// The built-in test skills (without `http_call`, which needs a configured client).
-    public static let builtIn = SkillSet([EchoSkill(), SleepSkill(), FailSkill()])
+    public static let builtIn = SkillSet([EchoSkill(), SleepSkill(), FailSkill(), JSONTransformSkill()])
 
     /// The built-in skills with `http_call` using `client`, the file skills under `workspaceRoot`, and
     /// `pg_query` when a user database is configured.
     public static func standard(httpClient: HTTPClient, workspaceRoot: String, userDatabase: PostgresPool? = nil) -> SkillSet {
         let workspace = TenantWorkspace(root: workspaceRoot)
-        var skills: [any Skill] = [EchoSkill(), SleepSkill(), FailSkill(), HTTPCallSkill(client: httpClient),
+        var skills: [any Skill] = [EchoSkill(), SleepSkill(), FailSkill(), JSONTransformSkill(), HTTPCallSkill(client: httpClient),
                                    FileReadSkill(workspace: workspace), FileWriteSkill(workspace: workspace)]
         if let userDatabase { skills.append(PostgresQuerySkill(pool: userDatabase)) }
         return SkillSet(skills)

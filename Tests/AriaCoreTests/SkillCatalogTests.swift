@@ -13,9 +13,9 @@ private func problems(_ skill: String, _ params: JSONValue) -> [String] {
 struct SkillCatalogTests {
     // MARK: The built-in catalog
 
-    @Test("The built-in catalog offers echo, sleep, fail, http_call, file_read, file_write and pg_query, and nothing else")
+    @Test("The built-in catalog offers echo, sleep, fail, http_call, file_read, file_write, pg_query and json_transform, and nothing else")
     func builtInNames() {
-        #expect(Set(SkillCatalog.builtIn.skills.keys) == ["echo", "sleep", "fail", "http_call", "file_read", "file_write", "pg_query"])
+        #expect(Set(SkillCatalog.builtIn.skills.keys) == ["echo", "sleep", "fail", "http_call", "file_read", "file_write", "pg_query", "json_transform"])
         #expect(SkillCatalog.builtIn["http_call"]?.inputs.first { $0.name == "url" }?.required == true)
         #expect(SkillCatalog.builtIn["Echo"] == nil, "names are case-sensitive")
         #expect(SkillCatalog.builtIn[""] == nil)

@@ -256,6 +256,20 @@ struct SharedClusterTests {
         await client.close()
     }
 
+    @Test("json_transform reshapes an earlier step's output")
+    func jsonTransformStep() async throws {
+        let client = try await Shared.client()
+        let run = try #require(try await client.createJob(planJob([
+            ["step_id": "data", "skill": "echo", "params": ["people": [["name": "ann", "age": 31], ["name": "bob", "age": 25]]]],
+            ["step_id": "shape", "skill": "json_transform", "depends_on": ["data"],
+             "params": ["input": "{{steps.data.output}}", "expression": "people[?age > `30`].name"]],
+        ]), idempotencyKey: nil).run)
+        let terminal = try await client.watch(run, timeout: .seconds(30)) { _ in }
+        #expect(terminal.body.kind == .succeeded)
+        #expect(terminal.body.output == ["shape": ["result": ["ann"]]])
+        await client.close()
+    }
+
     @Test("API errors: unknown run, unknown verb")
     func apiErrors() async throws {
         let client = try await Shared.client()

@@ -157,6 +157,11 @@ public struct SkillCatalog: Sendable {
                 ParamRule("make_dirs", .any),
             ]),
         SkillDescriptor(
+            name: "json_transform", version: "1.0.0",
+            description: "Evaluates a JMESPath-style expression over input and returns {result}: fields, indexes, projections ([*], [], *), filters ([?a == 'b']), multiselect ({k: a} and [a, b]), pipes, comparisons, && || !, and the functions length, keys, values, join, to_string, to_number, sum, min, max, sort, contains, starts_with, not_null.",
+            defaultTimeout: AriaDuration(milliseconds: 5_000),
+            inputs: [ParamRule("input", .any, required: true), ParamRule("expression", .string, required: true)]),
+        SkillDescriptor(
             name: "pg_query", version: "1.0.0",
             description: "Runs one parameterized, read-only SQL statement against the configured user database (never the cluster's own): {columns, rows, row_count, truncated}; max_rows default 1,000 (at most 10,000), statement timeout default 5s (at most 60s).",
             defaultTimeout: AriaDuration(milliseconds: 70_000),
