@@ -30,7 +30,7 @@ public struct Gateway: Sendable {
         let consumer = ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.submit, consumer: Consumers.gateway,
             slots: context.configuration.fetchBatch * 4, fetchBatch: context.configuration.fetchBatch,
-            handlerBatch: context.configuration.fetchBatch, store: context.store, readiness: context.readiness,
+            handlerBatch: context.configuration.fetchBatch, store: context.store,
             logger: context.logger) { messages in
                 await self.handleSubmissions(messages)
             }

@@ -28,7 +28,7 @@ public struct Planner: Sendable {
         return [PlanReconciler(planner: self), ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.plan, consumer: Consumers.planner,
             slots: context.configuration.fetchBatch * 2, fetchBatch: context.configuration.fetchBatch, handlerBatch: 1,
-            store: context.store, readiness: context.readiness, logger: context.logger) { messages in
+            store: context.store, logger: context.logger) { messages in
                 var outcomes: [HandlingOutcome] = []
                 for message in messages { outcomes.append(await self.handle(message)) }
                 return outcomes

@@ -38,10 +38,9 @@ public struct ConsumerLoop: Service {
     let store: RunStore
     let logger: Logger
     let handler: Handler
-    let readiness: Readiness?
 
     /// Creates a loop.
-    public init(jetStream: JetStreamContext, stream: String, consumer: String, slots: Int, fetchBatch: Int, handlerBatch: Int, store: RunStore, readiness: Readiness? = nil, logger: Logger, handler: @escaping Handler) {
+    public init(jetStream: JetStreamContext, stream: String, consumer: String, slots: Int, fetchBatch: Int, handlerBatch: Int, store: RunStore, logger: Logger, handler: @escaping Handler) {
         self.jetStream = jetStream
         self.stream = stream
         self.consumer = consumer
@@ -49,7 +48,6 @@ public struct ConsumerLoop: Service {
         self.fetchBatch = max(1, fetchBatch)
         self.handlerBatch = max(1, handlerBatch)
         self.store = store
-        self.readiness = readiness
         self.logger = logger
         self.handler = handler
     }

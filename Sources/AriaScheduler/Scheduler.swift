@@ -24,7 +24,7 @@ public struct Scheduler: Sendable {
         return [Reconciler(scheduler: self), ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.schedule, consumer: Consumers.scheduler,
             slots: context.configuration.fetchBatch * 4, fetchBatch: context.configuration.fetchBatch,
-            handlerBatch: context.configuration.fetchBatch, store: context.store, readiness: context.readiness,
+            handlerBatch: context.configuration.fetchBatch, store: context.store,
             logger: context.logger) { messages in
                 await self.handle(messages)
             }]

@@ -31,7 +31,7 @@ public struct Worker: Sendable {
         return [ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.work, consumer: consumer,
             slots: context.configuration.workerSlots, fetchBatch: min(context.configuration.fetchBatch, context.configuration.workerSlots),
-            handlerBatch: 1, store: context.store, readiness: context.readiness, logger: context.logger) { messages in
+            handlerBatch: 1, store: context.store, logger: context.logger) { messages in
                 var outcomes: [HandlingOutcome] = []
                 for message in messages { outcomes.append(await self.handle(message, heartbeat: heartbeat)) }
                 return outcomes

@@ -42,8 +42,7 @@ struct FailureTests {
         let ended = try await collector.waitForTerminal(runs, timeout: .seconds(60))
         #expect(ended.values.allSatisfy { $0.body.kind == .succeeded })
         for row in openAtKill {
-            let attempts = try await query(cluster, "SELECT attempt, status, worker FROM step_attempts WHERE run_id = $1 AND step_id = $2 ORDER BY attempt", [row["run_id"], row["step_id"]])
-            #expect(attempts.map { "\($0["attempt"]!):\($0["status"]!):\($0["worker"]!)" } == ["1:superseded:worker-1", "2:succeeded:worker-2"])
+            #expect(try await attemptHistory(cluster, run: row["run_id"]!, step: row["step_id"]!) == ["1:superseded:worker-1", "2:succeeded:worker-2"])
         }
         await client.close()
         await TestCluster.stop(cluster)
@@ -105,9 +104,7 @@ struct FailureTests {
         let cluster = try await TestCluster.start(name: "drain", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 1])
         let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
         let run = try #require(try await client.createJob(planJob([["step_id": "nap", "skill": "sleep", "params": ["duration": "1500ms"]]]), idempotencyKey: nil).run)
-        _ = try await until(timeout: .seconds(20), "the step to start") { () -> Bool? in
-            try await scalar(cluster, "SELECT status FROM step_attempts WHERE run_id = $1", [run.description]) == "running" ? true : nil
-        }
+        try await waitUntilStepRuns(cluster, run: run)
         let worker = try #require(cluster.process("worker-1"))
         worker.signal(SIGTERM)
         #expect(await worker.waitForExit(timeout: .seconds(15)))
@@ -125,9 +122,7 @@ struct FailureTests {
                                                   environment: ["ARIA_DRAIN_GRACE": "300ms"])
         let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
         let run = try #require(try await client.createJob(planJob([["step_id": "nap", "skill": "sleep", "params": ["duration": "3s"]]]), idempotencyKey: nil).run)
-        _ = try await until(timeout: .seconds(20), "the step to start") { () -> Bool? in
-            try await scalar(cluster, "SELECT status FROM step_attempts WHERE run_id = $1", [run.description]) == "running" ? true : nil
-        }
+        try await waitUntilStepRuns(cluster, run: run)
         let worker = try #require(cluster.process("worker-1"))
         let stopping = ContinuousClock.now
         worker.signal(SIGTERM)
@@ -135,8 +130,7 @@ struct FailureTests {
         #expect(ContinuousClock.now - stopping < .milliseconds(2500), "the worker waited for the 3 s step instead of its 300 ms grace")
         try cluster.startService("worker", index: 2)
         #expect(try await client.watch(run, timeout: .seconds(30)) { _ in }.body.kind == .succeeded)
-        let attempts = try await query(cluster, "SELECT attempt, status, worker FROM step_attempts WHERE run_id = $1 ORDER BY attempt", [run.description])
-        #expect(attempts.map { "\($0["attempt"]!):\($0["status"]!):\($0["worker"]!)" } == ["1:superseded:worker-1", "2:succeeded:worker-2"])
+        #expect(try await attemptHistory(cluster, run: run.description, step: "nap") == ["1:superseded:worker-1", "2:succeeded:worker-2"])
         await client.close()
         await TestCluster.stop(cluster)
     }

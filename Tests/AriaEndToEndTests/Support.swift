@@ -113,3 +113,16 @@ func permissionViolation(on connection: NATSConnection, timeout: Duration = .sec
 func servicesRunning(_ cluster: LocalCluster) -> Bool {
     cluster.allProcesses.filter { name, _ in (Int(name.split(separator: "-").last ?? "") ?? 0) < 90 }.values.allSatisfy(\.isRunning)
 }
+
+/// The attempts of a step as `attempt:status:worker`, in order.
+func attemptHistory(_ cluster: LocalCluster, run: String, step: String) async throws -> [String] {
+    try await query(cluster, "SELECT attempt, status, worker FROM step_attempts WHERE run_id = $1 AND step_id = $2 ORDER BY attempt", [run, step])
+        .map { "\($0["attempt"] ?? "?"):\($0["status"] ?? "?"):\($0["worker"] ?? "?")" }
+}
+
+/// Waits until the run's (single) step has an attempt running.
+func waitUntilStepRuns(_ cluster: LocalCluster, run: RunID) async throws {
+    _ = try await until(timeout: .seconds(20), "the step to start") { () -> Bool? in
+        try await scalar(cluster, "SELECT status FROM step_attempts WHERE run_id = $1", [run.description]) == "running" ? true : nil
+    }
+}
