@@ -24,6 +24,7 @@ public enum Migrations {
     /// Every migration, ascending.
     public static let all: [Migration] = [
         Migration(version: 1, name: "foundation", sql: foundation),
+        Migration(version: 2, name: "durable_execution", sql: durableExecution),
     ]
 
     /// The schema version this binary was built for.
@@ -155,6 +156,66 @@ public enum Migrations {
         error          jsonb NOT NULL,
         payload        bytea NOT NULL,
         created_at     timestamptz NOT NULL DEFAULT now()
+    );
+    """
+}
+
+extension Migrations {
+    /// Step policies (retry waits, fallbacks, cancellation), Postgres-side attempt leases, reruns, the
+    /// execution ledger and the cluster-wide skill circuit breakers.
+    static let durableExecution = """
+    ALTER TABLE runs DROP CONSTRAINT runs_status_check;
+    ALTER TABLE runs ADD CONSTRAINT runs_status_check
+        CHECK (status IN ('accepted', 'planning', 'running', 'succeeded', 'failed', 'rejected', 'cancelled'));
+    ALTER TABLE runs ADD COLUMN rerun_mode text CHECK (rerun_mode IN ('from_scratch', 'from_failed'));
+    ALTER TABLE runs ADD COLUMN progressed_at timestamptz NOT NULL DEFAULT now();
+    CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+
+    ALTER TABLE steps DROP CONSTRAINT steps_status_check;
+    ALTER TABLE steps ADD CONSTRAINT steps_status_check
+        CHECK (status IN ('pending', 'waiting', 'dispatched', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'));
+    -- 'primary' runs the step's skill; 'fallback' its fallback_skill after the primary gave up.
+    ALTER TABLE steps ADD COLUMN phase text NOT NULL DEFAULT 'primary' CHECK (phase IN ('primary', 'fallback'));
+    -- A waiting step (retry backoff) is dispatched again at not_before.
+    ALTER TABLE steps ADD COLUMN not_before timestamptz;
+    -- The running attempt's lease: extended by the worker while it works; past it the attempt is presumed lost.
+    ALTER TABLE steps ADD COLUMN lease_expires_at timestamptz;
+    -- Why the step was skipped or cancelled, or that its output was reused from the parent run.
+    ALTER TABLE steps ADD COLUMN reason text;
+    ALTER TABLE steps ADD COLUMN reused_from uuid;
+    CREATE INDEX steps_due ON steps (not_before) WHERE status = 'waiting';
+
+    ALTER TABLE step_attempts DROP CONSTRAINT step_attempts_status_check;
+    ALTER TABLE step_attempts ADD CONSTRAINT step_attempts_status_check
+        CHECK (status IN ('running', 'succeeded', 'failed', 'superseded', 'cancelled'));
+    ALTER TABLE step_attempts ADD COLUMN skill text;
+    ALTER TABLE step_attempts ADD COLUMN phase text NOT NULL DEFAULT 'primary';
+    ALTER TABLE step_attempts ADD COLUMN ledger_hit boolean NOT NULL DEFAULT false;
+
+    -- The execution ledger: the recorded result of a step execution whose side effect happened, keyed by
+    -- the execution's idempotency key (<run>:<step>:<phase>). A repeated attempt returns it instead of
+    -- executing again.
+    CREATE TABLE step_ledger (
+        idempotency_key text PRIMARY KEY,
+        tenant_id       text NOT NULL,
+        run_id          uuid NOT NULL,
+        step_id         text NOT NULL,
+        skill           text NOT NULL,
+        attempt         int NOT NULL,
+        output          jsonb NOT NULL,
+        recorded_at     timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX step_ledger_run ON step_ledger (run_id);
+
+    -- One circuit breaker per skill, shared by every worker and consulted by schedulers before dispatch.
+    CREATE TABLE skill_breakers (
+        skill                text PRIMARY KEY,
+        state                text NOT NULL DEFAULT 'closed' CHECK (state IN ('closed', 'open', 'half_open')),
+        consecutive_failures int NOT NULL DEFAULT 0,
+        opened_at            timestamptz,
+        probe_at             timestamptz,
+        last_error           jsonb,
+        updated_at           timestamptz NOT NULL DEFAULT now()
     );
     """
 }
