@@ -54,17 +54,17 @@ public struct NATSAuthConfig: Sendable {
         var users = [
             user("admin", publish: [">"], subscribe: [">"]),
             user("gateway",
-                 publish: ["aria.t.*.inbox.>", events, Subjects.planIntake, Subjects.scheduleIntake] + Self.consumer(Streams.submit, Consumers.gateway),
+                 publish: ["aria.t.*.inbox.>", events, Subjects.planIntake, Subjects.scheduleIntake, Subjects.cancelNotice] + Self.consumer(Streams.submit, Consumers.gateway),
                  subscribe: ["aria.t.*.api.>", Subjects.serviceInboxPrefix("gateway") + ".>"]),
             user("planner",
                  publish: [events, Subjects.scheduleIntake] + Self.consumer(Streams.plan, Consumers.planner),
                  subscribe: [Subjects.serviceInboxPrefix("planner") + ".>"]),
             user("scheduler",
-                 publish: [events, "aria.int.work.*"] + Self.consumer(Streams.schedule, Consumers.scheduler),
+                 publish: [events, "aria.int.work.*", Subjects.cancelNotice] + Self.consumer(Streams.schedule, Consumers.scheduler),
                  subscribe: [Subjects.serviceInboxPrefix("scheduler") + ".>"]),
             user("worker",
                  publish: [events, Subjects.scheduleIntake] + workerPools.flatMap { Self.consumer(Streams.work, Consumers.worker(pool: $0)) },
-                 subscribe: [Subjects.serviceInboxPrefix("worker") + ".>"]),
+                 subscribe: [Subjects.serviceInboxPrefix("worker") + ".>", Subjects.cancelNotice]),
         ]
         for tenant in tenants {
             users.append(user(Self.userName(tenant: tenant),

@@ -28,6 +28,9 @@ public struct Subjects: SubjectResolver, Sendable {
     public static let scheduleIntake = "aria.int.sched"
     /// `aria.int.work.<pool>`: step dispatches for a worker pool.
     public static func workIntake(pool: String) -> String { "aria.int.work.\(pool)" }
+    /// Core NATS (not a stream): "stop this attempt" notices for workers (cancel, abort). Best effort: a
+    /// missed notice is caught by the worker's next lease renewal, and a late result is fenced off anyway.
+    public static let cancelNotice = "aria.int.cancel"
 
     /// The tenant named by a tenant-facing subject (`aria.t.<tenant>....`), if valid.
     public static func tenant(of subject: String) -> TenantID? {
