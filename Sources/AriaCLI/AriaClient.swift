@@ -79,6 +79,21 @@ public final class AriaClient: Sendable {
         return try Wire.decode(APIReply.self, from: reply.payload)
     }
 
+    /// Cancels a run through the gateway.
+    public func cancelRun(_ run: RunID, reason: String? = nil, timeout: Duration = .seconds(10)) async throws -> APIReply {
+        var body: [String: JSONValue] = ["run": .string(run.description)]
+        if let reason { body["reason"] = .string(reason) }
+        let reply = try await nats.request(Subjects.api(tenant, .cancelRun), JSONValue.object(body).serialized(), timeout: timeout)
+        return try Wire.decode(APIReply.self, from: reply.payload)
+    }
+
+    /// Reruns an ended run through the gateway; the reply's `run` is the new run.
+    public func rerunRun(_ run: RunID, mode: RerunMode, timeout: Duration = .seconds(10)) async throws -> APIReply {
+        let body = JSONValue.object(["run": .string(run.description), "mode": .string(mode.rawValue)]).serialized()
+        let reply = try await nats.request(Subjects.api(tenant, .rerunRun), body, timeout: timeout)
+        return try Wire.decode(APIReply.self, from: reply.payload)
+    }
+
     /// Reads a run's events after `afterSeq` through the gateway.
     public func events(_ run: RunID, afterSeq: Int64 = 0, timeout: Duration = .seconds(5)) async throws -> [Envelope<RunEventBody>] {
         let body = JSONValue.object(["run": .string(run.description), "after_seq": .int(afterSeq)]).serialized()

@@ -13,7 +13,7 @@ public struct AriaCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "aria",
         abstract: "Aria: a distributed worker cluster for AI-agent jobs.",
-        subcommands: [DevCommand.self, MigrateCommand.self, SubmitCommand.self, RunCommand.self, AdminCommand.self, BenchCommand.self])
+        subcommands: [DevCommand.self, MigrateCommand.self, SubmitCommand.self, RunCommand.self, CancelCommand.self, RerunCommand.self, AdminCommand.self, BenchCommand.self])
     /// Creates the command.
     public init() {}
 
@@ -228,6 +228,9 @@ struct SubmitCommand: AsyncParsableCommand {
         if let attempt = event.body.attempt { line += " attempt=\(attempt)" }
         if let output = event.body.output { line += " output=\(output.jsonString.prefix(200))" }
         if let error = event.body.error { line += " error=\(error)" }
+        if let reason = event.body.reason { line += " reason=\"\(reason)\"" }
+        if let notBefore = event.body.notBefore { line += " not_before=\(Timestamp.format(notBefore))" }
+        if let parent = event.body.parentRun { line += " parent=\(parent)" }
         return line
     }
 }
@@ -265,5 +268,52 @@ struct RunCommand: AsyncParsableCommand {
                 print("  \(step.step)  \(step.skill)  \(step.status.rawValue)  attempts=\(step.attempts)\(step.error.map { "  error=\($0)" } ?? "")")
             }
         }
+    }
+}
+
+/// `aria cancel <id>`.
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a run: nothing new is dispatched, running steps are told to stop.")
+    @OptionGroup var cluster: ClusterOptions
+    @Option(help: "Tenant.") var tenant = "demo"
+    @Option(help: "Why (recorded in the run's events).") var reason: String?
+    @Argument(help: "Run id.") var run: String
+
+    func run() async throws {
+        guard let id = RunID(run) else { throw ValidationError("not a run id: \(run)") }
+        let client = try await openClient(tenant: tenant, cluster: cluster)
+        defer { Task { await client.close() } }
+        let reply = try await client.cancelRun(id, reason: reason)
+        guard reply.ok else {
+            print("error: \(reply.error?.description ?? "unknown")")
+            throw ExitCode(3)
+        }
+        print("run \(id) \(reply.status?.rawValue ?? "cancelled")")
+    }
+}
+
+/// `aria rerun <id> [--from-failed]`.
+struct RerunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rerun", abstract: "Run an ended run's plan again as a new run (parent_run_id set).")
+    @OptionGroup var cluster: ClusterOptions
+    @Option(help: "Tenant.") var tenant = "demo"
+    @Flag(help: "Reuse the outputs of the steps that succeeded; run only the others.") var fromFailed = false
+    @Flag(help: "Follow the new run's events until it ends.") var watch = false
+    @Option(help: "How long --watch waits, e.g. 60s.") var timeout = "120s"
+    @Argument(help: "Run id.") var run: String
+
+    func run() async throws {
+        guard let id = RunID(run) else { throw ValidationError("not a run id: \(run)") }
+        let client = try await openClient(tenant: tenant, cluster: cluster)
+        defer { Task { await client.close() } }
+        let reply = try await client.rerunRun(id, mode: fromFailed ? .fromFailed : .fromScratch)
+        guard reply.ok, let child = reply.run else {
+            print("error: \(reply.error?.description ?? "unknown")")
+            throw ExitCode(3)
+        }
+        print("run \(child) accepted (rerun of \(id))")
+        guard watch else { return }
+        let terminal = try await client.watch(child, timeout: try AriaDuration(parsing: timeout).duration) { print(SubmitCommand.describe($0)) }
+        if terminal.body.kind != .succeeded { throw ExitCode(4) }
     }
 }

@@ -55,6 +55,33 @@ struct APIResponder: Service {
             return await gateway.createJob(payload: request.payload, subject: request.subject,
                                            idempotencyKey: request.header(AriaHeader.idempotencyKey),
                                            traceparent: request.header(AriaHeader.traceparent))
+        case .cancelRun, .rerunRun:
+            guard let query = try? JSONValue(parsing: request.payload), let runText = query["run"]?.stringValue, let run = RunID(runText) else {
+                return .failure(AriaError(.invalidJob, "request body must be {\"run\": \"<run id>\", ...}"))
+            }
+            do {
+                if verb == .cancelRun {
+                    let reason = String((query["reason"]?.stringValue ?? "cancelled by request").prefix(500))
+                    let (result, outbox) = try await context.store.cancel(tenant: tenant, run: run, reason: reason, catalog: gateway.validator.catalog)
+                    context.relay.publish(outbox)
+                    for notice in result.cancelNotices {
+                        try? context.nats.publish(Subjects.cancelNotice, try Wire.encode(notice))
+                    }
+                    return .success(run: run, status: result.status)
+                }
+                let modeText = query["mode"]?.stringValue ?? RerunMode.fromScratch.rawValue
+                guard let mode = RerunMode(rawValue: modeText) else {
+                    return .failure(AriaError(.invalidJob, "mode must be from_scratch or from_failed"), run: run)
+                }
+                let (child, outbox) = try await context.store.rerun(tenant: tenant, parent: run, mode: mode)
+                context.relay.publish(outbox)
+                return .success(run: child, status: .accepted)
+            } catch let error as AriaError {
+                return .failure(error, run: run)
+            } catch {
+                context.logger.warning("API request failed", metadata: ["verb": "\(verb.rawValue)", "error": "\(error)"])
+                return .failure(AriaError(.overloaded, "the request could not be handled now; retry", category: .transient), run: run)
+            }
         case .getRun, .runEvents:
             guard let query = try? JSONValue(parsing: request.payload), let runText = query["run"]?.stringValue, let run = RunID(runText) else {
                 return .failure(AriaError(.invalidJob, "request body must be {\"run\": \"<run id>\"}"))

@@ -26,6 +26,10 @@ public struct HTTPCallSkill: Skill {
             guard let text = value.stringValue else { throw AriaError(.invalidParams, "header '\(name.prefix(40))' must be a string") }
             headers.append((name, text))
         }
+        if !headers.contains(where: { $0.0.lowercased() == "idempotency-key" }) {
+            // The same key on every attempt of this execution lets the receiver deduplicate a repeat.
+            headers.append(("Idempotency-Key", context.idempotencyKey))
+        }
         var body: [UInt8]?
         switch params["body"] {
         case nil, .null?: body = nil

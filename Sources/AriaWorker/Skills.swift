@@ -11,11 +11,18 @@ public struct SkillContext: Sendable, Equatable {
     public var run: RunID
     /// The step.
     public var step: StepID
+    /// The attempt number (1 for the first).
+    public var attempt: Int
+    /// The execution's idempotency key, the same for every attempt of it: skills with side effects pass it
+    /// on (`http_call` sends it as `Idempotency-Key`).
+    public var idempotencyKey: String
     /// Creates a context.
-    public init(tenant: TenantID, run: RunID, step: StepID) {
+    public init(tenant: TenantID, run: RunID, step: StepID, attempt: Int = 1, idempotencyKey: String? = nil) {
         self.tenant = tenant
         self.run = run
         self.step = step
+        self.attempt = attempt
+        self.idempotencyKey = idempotencyKey ?? "\(run):\(step):primary"
     }
 }
 

@@ -19,26 +19,36 @@ public struct Worker: Sendable {
         self.skills = skills
     }
 
-    /// The worker's components: its consumer, with `ARIA_WORKER_SLOTS` slots.
+    /// The worker's components: its consumer, with `ARIA_WORKER_SLOTS` slots, and the cancel listener.
     public func services() async throws -> [any Service] {
         let consumer = Consumers.worker(pool: context.configuration.workerPool)
         try await BusProvisioner(jetStream: context.jetStream, logger: context.logger).requireConsumer(stream: Streams.work, consumer: consumer)
-        // A running step extends its lease three times per ack wait, so a step may run longer than the ack
-        // wait while a dead worker's steps are redelivered after one ack wait.
+        // A running step extends its lease (JetStream in-progress ack and Postgres lease) three times per ack
+        // wait, so a step may run longer than the ack wait while a dead worker's steps come back after one.
         let ackWait = try await context.jetStream.consumerInfo(stream: Streams.work, consumer: consumer).config.ackWait
         let heartbeat = max(ackWait / 3, .milliseconds(100))
+        let lease = AriaDuration(milliseconds: max(1, Int64(ackWait.components.seconds * 1000 + ackWait.components.attoseconds / 1_000_000_000_000_000)))
         context.logger.info("lease heartbeat", metadata: ["ack_wait": "\(ackWait)", "interval": "\(heartbeat)"])
-        return [ConsumerLoop(
+        let attempts = RunningAttempts()
+        return [CancelListener(connection: context.nats, attempts: attempts, logger: context.logger), ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.work, consumer: consumer,
             slots: context.configuration.workerSlots, fetchBatch: min(context.configuration.fetchBatch, context.configuration.workerSlots),
             handlerBatch: 1, store: context.store, logger: context.logger) { messages in
                 var outcomes: [HandlingOutcome] = []
-                for message in messages { outcomes.append(await self.handle(message, heartbeat: heartbeat)) }
+                for message in messages { outcomes.append(await self.handle(message, heartbeat: heartbeat, lease: lease, attempts: attempts)) }
                 return outcomes
             }]
     }
 
-    func handle(_ message: NATSMessage, heartbeat: Duration) async -> HandlingOutcome {
+    /// How an attempt's execution ended on this worker.
+    enum AttemptEnd: Sendable {
+        /// The skill returned (or the ledger had the result).
+        case finished(StepExecution.Outcome, JSONValue?)
+        /// The attempt was told to stop (cancel notice) or lost its lease.
+        case stopped(String)
+    }
+
+    func handle(_ message: NATSMessage, heartbeat: Duration, lease: AriaDuration, attempts: RunningAttempts) async -> HandlingOutcome {
         let envelope: Envelope<StepDispatchBody>
         switch decodeInternal(StepDispatchBody.self, message, expecting: .stepDispatch) {
         case .success(let decoded): envelope = decoded
@@ -52,57 +62,112 @@ public struct Worker: Sendable {
         logger[metadataKey: "step"] = "\(step)"
         if let trace = envelope.traceparent { logger[metadataKey: "traceparent"] = "\(trace)" }
         let body = envelope.body
-        let decision: StepExecution.Action
+        let decision: AttemptDecision
         do {
-            let start = AttemptStart(tenant: envelope.tenant, run: run, step: step, skill: body.skill, traceparent: envelope.traceparent)
+            let start = AttemptStart(tenant: envelope.tenant, run: run, step: step, skill: body.skill, traceparent: envelope.traceparent, lease: lease)
             let (decisions, outbox) = try await context.store.beginAttempts([start], worker: context.configuration.instance)
             context.relay.publish(outbox)
-            decision = decisions.first ?? .drop("no decision")
+            guard let first = decisions.first else { return .committed }
+            decision = first
         } catch {
             logger.warning("cannot start attempt; will retry", metadata: ["error": "\(error)"])
             return .transient(transientError(error))
         }
-        guard case .startAttempt(let attempt, let token, let superseding) = decision else {
-            logger.debug("delivery needs no execution", metadata: ["decision": "\(decision)"])
+        guard case .startAttempt(let attempt, let token, let superseding) = decision.action else {
+            logger.debug("delivery needs no execution", metadata: ["decision": "\(decision.action)"])
             return .committed
         }
         if let superseding { logger.notice("took over a step from a presumed-dead attempt", metadata: ["superseded": "\(superseding)", "attempt": "\(attempt)"]) }
         let stepLogger = logger
-        let skillContext = SkillContext(tenant: envelope.tenant, run: run, step: step)
-        let (outcome, output) = await withTaskGroup(of: (StepExecution.Outcome, JSONValue?)?.self) { group in
+        let skillContext = SkillContext(tenant: envelope.tenant, run: run, step: step, attempt: attempt, idempotencyKey: decision.idempotencyKey)
+        let (stopSignal, stop) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+        let attemptKey = RunningAttempts.key(run: run, step: step)
+        await attempts.register(attemptKey, stop: stop)
+        let end: AttemptEnd = await withTaskGroup(of: AttemptEnd?.self) { group in
             group.addTask {
-                // Lease extension: tell JetStream the message is still being worked on.
+                // Lease extension: tell JetStream the message is still being worked on, and renew the
+                // attempt's lease in Postgres; a lost lease means another attempt (or a cancel) took the step.
                 while !Task.isCancelled {
                     try? await Task.sleep(for: heartbeat)
                     if Task.isCancelled { break }
                     do { try message.inProgress() } catch { stepLogger.warning("cannot extend the lease", metadata: ["error": "\(error)"]) }
+                    do {
+                        if try await !self.context.store.renewLease(run: run, step: step, fencingToken: token, lease: lease) {
+                            return .stopped("the attempt lost its lease (cancelled or superseded)")
+                        }
+                    } catch { stepLogger.warning("cannot renew the lease in Postgres", metadata: ["error": "\(error)"]) }
                 }
                 return nil
             }
-            group.addTask { await self.execute(body, context: skillContext, logger: stepLogger) }
+            group.addTask {
+                for await reason in stopSignal { return .stopped(reason) }
+                return nil
+            }
+            group.addTask {
+                if let recorded = decision.recorded {
+                    // The execution ledger holds this execution's result: its side effect already happened.
+                    stepLogger.notice("execution ledger: returning the recorded result instead of executing again", metadata: ["key": "\(decision.idempotencyKey)"])
+                    return .finished(.succeeded, recorded)
+                }
+                let (outcome, output) = await self.execute(body, context: skillContext, logger: stepLogger)
+                if case .succeeded = outcome, let output, Self.recordsExecution(skill: body.skill) {
+                    do {
+                        try await self.context.store.recordExecution(key: decision.idempotencyKey, tenant: envelope.tenant, run: run, step: step,
+                                                                     skill: body.skill, attempt: attempt, output: output)
+                    } catch {
+                        stepLogger.warning("cannot record the execution in the ledger", metadata: ["error": "\(error)"])
+                    }
+                    FaultInjection.afterLedgerRecord(skill: body.skill)
+                }
+                return .finished(outcome, output)
+            }
             defer { group.cancelAll() }
             while let next = await group.next() {
                 if let next { return next }
             }
-            return (.failed(AriaError(.internal, "skill cancelled", category: .transient)), nil)
+            return .finished(.failed(AriaError(.internal, "skill cancelled", category: .transient)), nil)
         }
+        stop.finish()
+        await attempts.remove(attemptKey)
         if Task.isCancelled {
             // Shutting down past the grace period: leave the step to a redelivery, which supersedes this attempt.
             return .shutdown
+        }
+        let outcome: StepExecution.Outcome
+        let output: JSONValue?
+        switch end {
+        case .finished(let finished, let result):
+            outcome = finished
+            output = result
+        case .stopped(let reason):
+            logger.notice("attempt stopped", metadata: ["reason": "\(reason)"])
+            outcome = .failed(AriaError(.runCancelled, reason))
+            output = nil
         }
         do {
             let (action, outbox) = try await context.store.finishAttempt(
                 tenant: envelope.tenant, run: run, step: step, skill: body.skill, attempt: attempt, fencingToken: token,
                 outcome: outcome, output: output, traceparent: envelope.traceparent)
             context.relay.publish(outbox)
-            if case .rejectStale(let expected, let got) = action {
+            switch action {
+            case .rejectStale(let expected, let got):
                 logger.warning("late result rejected: a newer attempt holds the step", metadata: ["expected_token": "\(expected)", "token": "\(got)"])
+            case .drop(let reason):
+                logger.notice("result discarded", metadata: ["reason": "\(reason)"])
+            default:
+                break
             }
             return .committed
         } catch {
             logger.warning("cannot record result; will retry", metadata: ["error": "\(error)"])
             return .transient(transientError(error))
         }
+    }
+
+    /// Whether a successful execution of `skill` is recorded in the execution ledger: skills with side
+    /// effects, whose repetition would be visible.
+    static func recordsExecution(skill: String) -> Bool {
+        ["file_write", "http_call"].contains(skill)
     }
 
     /// Runs the skill with input validation and its timeout.

@@ -44,8 +44,13 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
     public var reconcileIdleAfter: AriaDuration
     /// `ARIA_RECONCILE_DISPATCHED_AFTER`: a step dispatched this long without an attempt is dispatched again. Default 5m.
     public var reconcileDispatchedAfter: AriaDuration
-    /// `ARIA_RECONCILE_RUNNING_AFTER`: a step running this long (beyond any timeout) is dispatched again. Default 15m.
+    /// `ARIA_RECONCILE_RUNNING_AFTER`: a running step without a lease (from before leases) counts as lost after this long. Default 15m.
     public var reconcileRunningAfter: AriaDuration
+    /// `ARIA_TIMER_INTERVAL`: how often schedulers look for waiting steps whose retry delay is over. Default 100ms.
+    public var timerInterval: AriaDuration
+    /// `ARIA_WATCHDOG_AFTER`: a running run with no progress (no step started or finished, no live lease, no
+    /// retry pending) for this long fails with `run_stalled`. Default 15m.
+    public var watchdogAfter: AriaDuration
 
     /// Reads the settings for `service` from `reader`.
     public init(service: String, reader: ConfigReader = ConfigReader()) throws(AriaError) {
@@ -77,6 +82,8 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         reconcileIdleAfter = try reader.duration("ARIA_RECONCILE_IDLE_AFTER", default: .seconds(30))
         reconcileDispatchedAfter = try reader.duration("ARIA_RECONCILE_DISPATCHED_AFTER", default: .minutes(5))
         reconcileRunningAfter = try reader.duration("ARIA_RECONCILE_RUNNING_AFTER", default: .minutes(15))
+        timerInterval = try reader.duration("ARIA_TIMER_INTERVAL", default: .milliseconds(100))
+        watchdogAfter = try reader.duration("ARIA_WATCHDOG_AFTER", default: .minutes(15))
     }
 
     /// The settings with secrets redacted.

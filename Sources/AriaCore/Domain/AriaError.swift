@@ -4,7 +4,7 @@ public struct AriaError: Error, Sendable, Hashable, Codable, CustomStringConvert
     public var code: ErrorCode
     /// A human-readable explanation, safe to show the submitter (no secrets, no payload values).
     public var message: String
-    /// The category that decides how a step failure is handled (retries arrive in a later issue).
+    /// The category that decides how a step failure is handled (a retry policy lists the categories it retries).
     public var category: ErrorCategory
     /// Extra context: the existing run id of an idempotency conflict, the field at fault, the limit exceeded.
     public var details: [String: String]
@@ -59,12 +59,20 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let notFound = ErrorCode(rawValue: "not_found")
     /// The request is not a known API verb.
     public static let unknownVerb = ErrorCode(rawValue: "unknown_verb")
+    /// The run is not in a state that allows the request (cancel a finished run, rerun a running one,
+    /// rerun `from_failed` a run that did not fail).
+    public static let invalidState = ErrorCode(rawValue: "invalid_state")
 
     // Execution
     /// A skill reported a failure.
     public static let skillFailed = ErrorCode(rawValue: "skill_failed")
     /// A step exceeded its timeout.
     public static let stepTimeout = ErrorCode(rawValue: "step_timeout")
+    /// The watchdog failed a run that made no progress for the configured time; the message says what it
+    /// was waiting for.
+    public static let runStalled = ErrorCode(rawValue: "run_stalled")
+    /// The run was cancelled on request (the run's `error` carries the reason).
+    public static let runCancelled = ErrorCode(rawValue: "run_cancelled")
     /// An outbound call was refused by the destination policy (loopback, private, link-local, or a redirect
     /// to one), checked after DNS resolution and on every redirect.
     public static let destinationRefused = ErrorCode(rawValue: "destination_refused")
@@ -100,7 +108,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .overloaded, .internal, .stepTimeout, .httpFailed: .transient
         case .payloadTooLarge: .resource
         case .unknownTenant, .tenantMismatch, .destinationRefused, .pathRefused: .permission
-        case .skillFailed, .fileFailed, .queryFailed, .notFound, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch,
+        case .skillFailed, .fileFailed, .queryFailed, .notFound, .runStalled, .runCancelled, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch,
              .busNotProvisioned, .invalidConfiguration: .permanent
         default: .validation
         }

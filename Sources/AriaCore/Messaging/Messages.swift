@@ -52,11 +52,18 @@ public struct RunEventBody: Codable, Sendable, Equatable {
     public var attempt: Int?
     /// The step's output (step_succeeded) or the run's outputs by output key (succeeded).
     public var output: JSONValue?
-    /// The error (step_failed, failed, rejected).
+    /// The error (step_failed, step_retrying, failed, rejected).
     public var error: AriaError?
+    /// Why (step_skipped, step_cancelled, cancelled, step_retrying).
+    public var reason: String?
+    /// When a waiting step is dispatched again (step_retrying).
+    public var notBefore: Date?
+    /// The run this one reruns (accepted of a rerun), or the run a reused output comes from (step_reused).
+    public var parentRun: RunID?
 
     /// Creates a body.
-    public init(kind: RunEventKind, status: RunStatus? = nil, idempotencyKey: String? = nil, step: StepID? = nil, skill: String? = nil, attempt: Int? = nil, output: JSONValue? = nil, error: AriaError? = nil) {
+    public init(kind: RunEventKind, status: RunStatus? = nil, idempotencyKey: String? = nil, step: StepID? = nil, skill: String? = nil, attempt: Int? = nil, output: JSONValue? = nil, error: AriaError? = nil,
+                reason: String? = nil, notBefore: Date? = nil, parentRun: RunID? = nil) {
         self.kind = kind
         self.status = status
         self.idempotencyKey = idempotencyKey
@@ -65,11 +72,16 @@ public struct RunEventBody: Codable, Sendable, Equatable {
         self.attempt = attempt
         self.output = output
         self.error = error
+        self.reason = reason
+        self.notBefore = notBefore
+        self.parentRun = parentRun
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, status, step, skill, attempt, output, error
+        case kind, status, step, skill, attempt, output, error, reason
         case idempotencyKey = "idempotency_key"
+        case notBefore = "not_before"
+        case parentRun = "parent_run"
     }
 }
 
@@ -81,6 +93,11 @@ public enum APIVerb: String, Sendable, CaseIterable {
     case getRun = "get_run"
     /// Read a run's events after a sequence number (request body: `{"run": "<id>", "after_seq": n}`).
     case runEvents = "run_events"
+    /// Cancel a run (request body: `{"run": "<id>", "reason": "..."}`); the reply has the run's new status.
+    case cancelRun = "cancel_run"
+    /// Rerun an ended run as a new run with `parent_run_id` (request body: `{"run": "<id>", "mode":
+    /// "from_scratch" | "from_failed"}`); the reply has the new run's id.
+    case rerunRun = "rerun_run"
 }
 
 /// The reply to every API request: `ok` with a result, or an error.
@@ -196,4 +213,33 @@ public struct StepView: Codable, Sendable, Equatable {
         self.output = output
         self.error = error
     }
+}
+
+/// A notice on `aria.int.cancel` (core NATS, not a stream) telling the worker that holds an attempt to stop
+/// it: its run was cancelled or aborted. Best effort; the worker's lease renewal catches a lost notice.
+public struct CancelNotice: Codable, Sendable, Equatable {
+    /// The tenant.
+    public var tenant: TenantID
+    /// The run.
+    public var run: RunID
+    /// The step whose attempt must stop.
+    public var step: StepID
+    /// Why.
+    public var reason: String
+
+    /// Creates a notice.
+    public init(tenant: TenantID, run: RunID, step: StepID, reason: String) {
+        self.tenant = tenant
+        self.run = run
+        self.step = step
+        self.reason = reason
+    }
+}
+
+/// How a rerun treats the parent run's steps.
+public enum RerunMode: String, Sendable, Codable, CaseIterable {
+    /// Every step runs again.
+    case fromScratch = "from_scratch"
+    /// Steps that succeeded in the parent keep their output (`step_reused`); the others run.
+    case fromFailed = "from_failed"
 }

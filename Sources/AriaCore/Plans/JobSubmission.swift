@@ -165,17 +165,99 @@ public struct JobSubmissionParser: Sendable {
         var onError = OnError.abort
         if let policy = try s.optionalString("on_error") {
             guard let parsed = OnError(rawValue: policy) else {
-                throw AriaError(.invalidPlan, "\(path).on_error '\(policy.prefix(20))' is not supported by this version (supported: abort)")
+                throw AriaError(.invalidPlan, "\(path).on_error '\(policy.prefix(20))' is not one of abort, continue, retry, fallback")
             }
             onError = parsed
         }
         let timeout = try s.optionalDuration("timeout")
         let outputKey = try s.optionalString("output_key")
-        for unsupported in ["condition", "retry", "fallback_skill", "fallback_params"] where s.has(unsupported) {
-            throw AriaError(.invalidPlan, "\(path).\(unsupported) is not supported by this version")
+        let condition = try s.optional("condition").map { value throws(AriaError) in try parseCondition(value, path: "\(path).condition") }
+        let retry = try s.optional("retry").map { value throws(AriaError) in try parseRetry(value, path: "\(path).retry") }
+        let fallbackSkill = try s.optionalString("fallback_skill")
+        let fallbackParams = try s.optional("fallback_params")
+        if let fallbackParams, fallbackParams.objectValue == nil {
+            throw AriaError(.invalidParams, "\(path).fallback_params must be an object")
+        }
+        var join: JoinRule?
+        if let rule = try s.optionalString("join") {
+            guard let parsed = JoinRule(rawValue: rule) else {
+                throw AriaError(.invalidPlan, "\(path).join '\(rule.prefix(20))' is not one of all_succeeded, all_done")
+            }
+            join = parsed
         }
         try s.rejectUnknown()
-        return PlanStep(stepID: stepID, skill: skill, params: params, dependsOn: dependsOn, onError: onError, timeout: timeout, outputKey: outputKey)
+        return PlanStep(stepID: stepID, skill: skill, params: params, dependsOn: dependsOn, onError: onError, timeout: timeout, outputKey: outputKey,
+                        condition: condition, retry: retry, fallbackSkill: fallbackSkill, fallbackParams: fallbackParams, join: join)
+    }
+
+    private func parseCondition(_ value: JSONValue, path: String) throws(AriaError) -> StepCondition {
+        var c = try FieldReader(value, path: path, code: .invalidPlan)
+        let stepText = try c.requiredString("step_id")
+        let stepID: StepID
+        do { stepID = try StepID(stepText) } catch { throw AriaError(.invalidPlan, "\(path).step_id: \(error.message)") }
+        let field = try c.optionalString("field")
+        let opText = try c.requiredString("operator")
+        guard let op = ConditionOperator(rawValue: opText) else {
+            throw AriaError(.invalidPlan, "\(path).operator '\(opText.prefix(20))' is not one of \(ConditionOperator.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let operand = try c.optional("value")
+        try c.rejectUnknown()
+        if op.needsValue, operand == nil { throw AriaError(.invalidPlan, "\(path).value is required for '\(op.rawValue)'") }
+        if !op.needsValue, operand != nil { throw AriaError(.invalidPlan, "\(path).value is not allowed for '\(op.rawValue)'") }
+        if op == .matches {
+            guard let pattern = operand?.stringValue, (try? NSRegularExpression(pattern: pattern)) != nil else {
+                throw AriaError(.invalidPlan, "\(path).value must be a valid regular expression for 'matches'")
+            }
+        }
+        if op == .gt || op == .lt, operand?.doubleValue == nil, operand?.stringValue == nil {
+            throw AriaError(.invalidPlan, "\(path).value must be a number or a string for '\(op.rawValue)'")
+        }
+        if let field, field.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) {
+            throw AriaError(.invalidPlan, "\(path).field '\(field.prefix(60))' is not a dotted path")
+        }
+        return StepCondition(stepID: stepID, field: field, op: op, value: operand)
+    }
+
+    private func parseRetry(_ value: JSONValue, path: String) throws(AriaError) -> RetryPolicy {
+        var r = try FieldReader(value, path: path, code: .invalidPlan)
+        var policy = RetryPolicy.standard
+        if let attempts = try r.optional("max_attempts") {
+            guard let count = attempts.intValue, (1...20).contains(count) else {
+                throw AriaError(.invalidPlan, "\(path).max_attempts must be an integer from 1 to 20")
+            }
+            policy.maxAttempts = Int(count)
+        }
+        if let backoff = try r.optionalString("backoff") {
+            guard let parsed = Backoff(rawValue: backoff) else {
+                throw AriaError(.invalidPlan, "\(path).backoff '\(backoff.prefix(20))' is not one of constant, linear, exponential")
+            }
+            policy.backoff = parsed
+        }
+        if let initial = try r.optionalDuration("initial_delay") { policy.initialDelay = initial }
+        if let cap = try r.optionalDuration("max_delay") { policy.maxDelay = cap }
+        if let jitter = try r.optional("jitter") {
+            guard let fraction = jitter.doubleValue, (0...1).contains(fraction) else {
+                throw AriaError(.invalidPlan, "\(path).jitter must be a number from 0 to 1")
+            }
+            policy.jitter = fraction
+        }
+        if let categories = try r.optional("retryable_categories") {
+            guard let list = categories.arrayValue else { throw AriaError(.invalidPlan, "\(path).retryable_categories must be an array") }
+            var parsed: [ErrorCategory] = []
+            for item in list {
+                guard let text = item.stringValue, let category = ErrorCategory(rawValue: text) else {
+                    throw AriaError(.invalidPlan, "\(path).retryable_categories holds an unknown category (known: \(ErrorCategory.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                if !parsed.contains(category) { parsed.append(category) }
+            }
+            policy.retryable = parsed
+        }
+        try r.rejectUnknown()
+        guard policy.initialDelay <= policy.maxDelay else {
+            throw AriaError(.invalidPlan, "\(path).initial_delay is longer than max_delay")
+        }
+        guard policy.maxDelay <= .hours(1) else { throw AriaError(.invalidPlan, "\(path).max_delay must be at most 1h") }
+        return policy
     }
 }
 

@@ -51,9 +51,20 @@ public struct PlanStep: Codable, Sendable, Equatable {
     public var timeout: AriaDuration?
     /// A name under which the step's output is also exposed in the run's result.
     public var outputKey: String?
+    /// A test on an earlier output; when false the step is skipped.
+    public var condition: StepCondition?
+    /// How failed attempts are retried (with `on_error: retry`, ``RetryPolicy/standard`` when absent).
+    public var retry: RetryPolicy?
+    /// The skill run once when the step gave up, under `on_error: fallback`.
+    public var fallbackSkill: String?
+    /// The fallback skill's params (may reference earlier outputs like `params`).
+    public var fallbackParams: JSONValue?
+    /// When the step runs if a dependency did not succeed (nil: ``JoinRule/allSucceeded``).
+    public var join: JoinRule?
 
     /// Creates a step.
-    public init(stepID: StepID, skill: String, params: JSONValue = .object([:]), dependsOn: [StepID] = [], onError: OnError = .abort, timeout: AriaDuration? = nil, outputKey: String? = nil) {
+    public init(stepID: StepID, skill: String, params: JSONValue = .object([:]), dependsOn: [StepID] = [], onError: OnError = .abort, timeout: AriaDuration? = nil, outputKey: String? = nil,
+                condition: StepCondition? = nil, retry: RetryPolicy? = nil, fallbackSkill: String? = nil, fallbackParams: JSONValue? = nil, join: JoinRule? = nil) {
         self.stepID = stepID
         self.skill = skill
         self.params = params
@@ -61,21 +72,27 @@ public struct PlanStep: Codable, Sendable, Equatable {
         self.onError = onError
         self.timeout = timeout
         self.outputKey = outputKey
+        self.condition = condition
+        self.retry = retry
+        self.fallbackSkill = fallbackSkill
+        self.fallbackParams = fallbackParams
+        self.join = join
     }
 
+    /// The retry policy in force: the step's own, the standard one under `on_error: retry`, else none.
+    public var effectiveRetry: RetryPolicy? { retry ?? (onError == .retry ? .standard : nil) }
+
+    /// The join rule in force.
+    public var effectiveJoin: JoinRule { join ?? .allSucceeded }
+
     enum CodingKeys: String, CodingKey {
-        case stepID = "step_id", skill, params, timeout
+        case stepID = "step_id", skill, params, timeout, condition, retry, join
         case dependsOn = "depends_on"
         case onError = "on_error"
         case outputKey = "output_key"
+        case fallbackSkill = "fallback_skill"
+        case fallbackParams = "fallback_params"
     }
-}
-
-/// A step's error policy. This version implements `abort`; `continue`, `retry` and `fallback` are
-/// rejected as unsupported until the scheduler implements them.
-public enum OnError: String, Codable, Sendable, Equatable, CaseIterable {
-    /// The run fails; steps not yet started are skipped.
-    case abort
 }
 
 /// Defaults a plan's steps inherit.

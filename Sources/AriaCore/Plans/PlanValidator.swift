@@ -1,8 +1,9 @@
 /// Checks a plan against the structural rules and the skill catalog before any step runs.
 ///
 /// Rejects: no steps, too many steps, duplicate step ids, unknown dependencies, self-dependencies,
-/// cycles, unknown skills, params that fail the skill's input rules, and references to steps that are
-/// not ancestors (their output could not exist yet).
+/// cycles, unknown skills, params that fail the skill's input rules, references to steps that are
+/// not ancestors (their output could not exist yet), conditions on steps that are not ancestors, fallback
+/// settings without `on_error: fallback` (and the reverse), unknown fallback skills, and repeated output keys.
 public struct PlanValidator: Sendable {
     /// The skills steps may call.
     public var catalog: SkillCatalog
@@ -51,6 +52,7 @@ public struct PlanValidator: Sendable {
         if let timeout = plan.defaults.timeout, timeout > maxStepTimeout {
             throw AriaError(.invalidPlan, "default timeout \(timeout) exceeds the limit of \(maxStepTimeout)")
         }
+        var outputKeys = Set<String>()
         for step in plan.steps {
             if let timeout = step.timeout, timeout > maxStepTimeout {
                 throw AriaError(.invalidPlan, "step '\(step.stepID)' timeout \(timeout) exceeds the limit of \(maxStepTimeout)",
@@ -60,23 +62,57 @@ public struct PlanValidator: Sendable {
                 throw AriaError(.unknownSkill, "step '\(step.stepID)' calls unknown skill '\(step.skill.prefix(64))'",
                                 details: ["step_id": step.stepID.rawValue, "skill": String(step.skill.prefix(64))])
             }
-            let problems = skill.problems(in: step.params)
-            guard problems.isEmpty else {
-                throw AriaError(.invalidParams, "step '\(step.stepID)' (\(skill.name)): \(problems.joined(separator: "; "))",
+            try checkParams(step.params, skill: skill, step: step, ancestors: ancestors[step.stepID] ?? [])
+            if let condition = step.condition, ancestors[step.stepID]?.contains(condition.stepID) != true {
+                throw AriaError(.invalidPlan, "step '\(step.stepID)' has a condition on '\(condition.stepID)', which is not one of its dependencies",
                                 details: ["step_id": step.stepID.rawValue])
             }
-            for reference in ParamTemplate.references(in: step.params) {
-                guard reference[0] == "steps" else {
-                    throw AriaError(.invalidParams, "step '\(step.stepID)' has an unrendered template parameter {{\(reference.joined(separator: "."))}}")
+            switch (step.onError, step.fallbackSkill) {
+            case (.fallback, nil):
+                throw AriaError(.invalidPlan, "step '\(step.stepID)' has on_error 'fallback' but no fallback_skill", details: ["step_id": step.stepID.rawValue])
+            case (.fallback, let name?):
+                guard let fallback = catalog[name] else {
+                    throw AriaError(.unknownSkill, "step '\(step.stepID)' has unknown fallback skill '\(name.prefix(64))'",
+                                    details: ["step_id": step.stepID.rawValue, "skill": String(name.prefix(64))])
                 }
-                let target = reference[1]
-                guard let targetID = try? StepID(target), ancestors[step.stepID]?.contains(targetID) == true else {
-                    throw AriaError(.invalidParams, "step '\(step.stepID)' references '\(target.prefix(64))', which is not one of its dependencies",
-                                    details: ["step_id": step.stepID.rawValue])
+                try checkParams(step.fallbackParams ?? .object([:]), skill: fallback, step: step, ancestors: ancestors[step.stepID] ?? [])
+            case (_, _?):
+                throw AriaError(.invalidPlan, "step '\(step.stepID)' has a fallback_skill but on_error is '\(step.onError.rawValue)', not 'fallback'",
+                                details: ["step_id": step.stepID.rawValue])
+            case (_, nil):
+                if step.fallbackParams != nil {
+                    throw AriaError(.invalidPlan, "step '\(step.stepID)' has fallback_params without a fallback_skill", details: ["step_id": step.stepID.rawValue])
                 }
             }
-            _ = try ParamTemplate.render(step.params) { _ in .null }  // syntax check of every reference
+            if let key = step.outputKey {
+                guard !key.isEmpty, key.count <= 64 else {
+                    throw AriaError(.invalidPlan, "step '\(step.stepID)' output_key must have 1 to 64 characters", details: ["step_id": step.stepID.rawValue])
+                }
+                guard outputKeys.insert(key).inserted else {
+                    throw AriaError(.invalidPlan, "output_key '\(key)' is used by more than one step", details: ["step_id": step.stepID.rawValue])
+                }
+            }
         }
+    }
+
+    /// Checks params against the skill's input rules and their references against the step's ancestors.
+    private func checkParams(_ params: JSONValue, skill: SkillDescriptor, step: PlanStep, ancestors: Set<StepID>) throws(AriaError) {
+        let problems = skill.problems(in: params)
+        guard problems.isEmpty else {
+            throw AriaError(.invalidParams, "step '\(step.stepID)' (\(skill.name)): \(problems.joined(separator: "; "))",
+                            details: ["step_id": step.stepID.rawValue])
+        }
+        for reference in ParamTemplate.references(in: params) {
+            guard reference[0] == "steps" else {
+                throw AriaError(.invalidParams, "step '\(step.stepID)' has an unrendered template parameter {{\(reference.joined(separator: "."))}}")
+            }
+            let target = reference[1]
+            guard let targetID = try? StepID(target), ancestors.contains(targetID) else {
+                throw AriaError(.invalidParams, "step '\(step.stepID)' references '\(target.prefix(64))', which is not one of its dependencies",
+                                details: ["step_id": step.stepID.rawValue])
+            }
+        }
+        _ = try ParamTemplate.render(params) { _ in .null }  // syntax check of every reference
     }
 
     /// The step ids in an order where every step comes after its dependencies; throws on a cycle.

@@ -28,7 +28,8 @@ public struct StepExecution: Sendable, Equatable {
         case alreadyFinished(StepStatus)
         /// The result comes from an attempt that no longer holds the lease: drop it.
         case rejectStale(expected: Int64, got: Int64)
-        /// The delivery is not for a step that should run (pending or skipped): acknowledge and drop it.
+        /// The delivery is not for a step that should run (pending, waiting, skipped, cancelled), or the result
+        /// is for a cancelled step: acknowledge and drop it.
         case drop(String)
     }
 
@@ -57,7 +58,7 @@ public struct StepExecution: Sendable, Equatable {
             return [.startAttempt(number: attempts, fencingToken: fencingToken, superseding: superseding)]
         case (.succeeded, .deliver), (.failed, .deliver):
             return [.alreadyFinished(status)]
-        case (.pending, .deliver), (.skipped, .deliver):
+        case (.pending, .deliver), (.waiting, .deliver), (.skipped, .deliver), (.cancelled, .deliver):
             return [.drop("step is \(status.rawValue)")]
         case (.running, .finish(let token, let outcome)):
             guard token == fencingToken else { return [.rejectStale(expected: fencingToken, got: token)] }
@@ -66,6 +67,8 @@ public struct StepExecution: Sendable, Equatable {
             case .failed: status = .failed
             }
             return [.record(outcome)]
+        case (.cancelled, .finish):
+            return [.drop("step was cancelled; the result is discarded")]
         case (_, .finish(let token, _)):
             return [.rejectStale(expected: fencingToken, got: token)]
         }

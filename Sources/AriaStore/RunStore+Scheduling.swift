@@ -1,0 +1,349 @@
+import AriaCore
+import AriaPostgres
+import Foundation
+
+/// What one scheduler transaction did, for logs, tests and the notices to send after the commit.
+public struct SchedulingResult: Sendable {
+    /// The actions the state machine chose.
+    public var actions: [RunScheduler.Action]
+    /// The run's status afterwards (nil: the run does not exist for this tenant).
+    public var status: RunStatus?
+    /// The run's trace context, for log metadata.
+    public var traceparent: String? = nil
+    /// Attempts to tell to stop (publish on `aria.int.cancel` after the commit).
+    public var cancelNotices: [CancelNotice] = []
+}
+
+extension RunStore {
+    /// Applies a scheduler event to a run under its row lock: loads the committed state, lets
+    /// ``RunScheduler`` decide, and writes the status changes, dispatch intents and events it asks for.
+    public func advance(tenant: TenantID, run: RunID, event: RunScheduler.Event, catalog: SkillCatalog) async throws -> (SchedulingResult, [OutboxMessage]) {
+        let subjects = subjects
+        return try await transaction { tx in
+            try Self.advance(tx: tx, tenant: tenant, run: run, event: event, catalog: catalog, subjects: subjects)
+        }
+    }
+
+    /// Applies several scheduler events in one transaction (locks taken in run-id order to avoid deadlocks).
+    public func advance(batch: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)], catalog: SkillCatalog) async throws -> ([SchedulingResult], [OutboxMessage]) {
+        let subjects = subjects
+        let order = batch.indices.sorted { batch[$0].run.description < batch[$1].run.description }
+        return try await transaction { tx in
+            var results = [SchedulingResult](repeating: SchedulingResult(actions: [], status: nil), count: batch.count)
+            for index in order {
+                let item = batch[index]
+                results[index] = try Self.advance(tx: tx, tenant: item.tenant, run: item.run, event: item.event, catalog: catalog, subjects: subjects)
+            }
+            return results
+        }
+    }
+
+    static func advance(tx: StoreTransaction, tenant: TenantID, run: RunID, event requested: RunScheduler.Event, catalog: SkillCatalog, subjects: SubjectResolver, staleness: Staleness? = nil) throws -> SchedulingResult {
+        let connection = tx.connection
+        var event = requested
+        let runRows = try connection.query(
+            "SELECT status, plan, traceparent, idempotency_key FROM runs WHERE run_id = $1 AND tenant_id = $2 FOR UPDATE",
+            [run.description, tenant.rawValue])
+        guard let runRow = runRows.rows.first else {
+            return SchedulingResult(actions: [.ignore("run \(run) does not exist")], status: nil)
+        }
+        let status = RunStatus(rawValue: try runRow.required("status")) ?? .accepted
+        let plan = try SQL.decode(Plan.self, runRow["plan"])
+        let traceparent = runRow["traceparent"]
+        var states: [StepID: RunScheduler.StepState] = [:]
+        var outputs: [StepID: JSONValue] = [:]
+        for row in try connection.query("""
+            SELECT step_id, status, attempts, phase, (extract(epoch FROM not_before) * 1000)::bigint AS not_before, output, error
+            FROM steps WHERE run_id = $1
+            """, [run.description]).rows {
+            let id = StepID(trusted: try row.required("step_id"))
+            states[id] = RunScheduler.StepState(
+                status: StepStatus(rawValue: try row.required("status")) ?? .pending,
+                attempts: Int(row["attempts"] ?? "0") ?? 0,
+                phase: StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary,
+                notBefore: SQL.date(milliseconds: row["not_before"]),
+                error: try SQL.decode(AriaError.self, row["error"]))
+            if let output = SQL.jsonValue(row["output"]) { outputs[id] = output }
+        }
+        if let staleness {
+            // The reconciler's view: dispatched steps nobody started, running steps whose lease ran out.
+            let stale = try connection.query("""
+                SELECT step_id FROM steps WHERE run_id = $1 AND (
+                    (status = 'dispatched' AND dispatched_at < now() - make_interval(secs => $2::float8 / 1000)) OR
+                    (status = 'running' AND coalesce(lease_expires_at, started_at + make_interval(secs => $3::float8 / 1000)) < now()))
+                """, [run.description, String(staleness.dispatched.milliseconds), String(staleness.running.milliseconds)])
+            event = .reconcile(stale: Set(try stale.rows.map { StepID(trusted: try $0.required("step_id")) }))
+        }
+        if case .stalled(let error) = event {
+            // The watchdog's view, checked again under the lock: progress since the scan cancels it.
+            guard try stalledSince(connection: connection, run: run, after: AriaDuration(milliseconds: Int64(error.details["after_ms"] ?? "0") ?? 0)) else {
+                return SchedulingResult(actions: [.ignore("the run made progress")], status: status, traceparent: traceparent)
+            }
+        }
+        var machine = RunScheduler(status: status, plan: plan, steps: states, outputs: outputs)
+        var pending = [event]
+        var taken: [RunScheduler.Action] = []
+        var notices: [CancelNotice] = []
+        let renderedOutputs = Dictionary(uniqueKeysWithValues: outputs.map { ($0.key.rawValue, $0.value) })
+        while !pending.isEmpty {
+            let actions = machine.handle(pending.removeFirst(), now: tx.now)
+            taken += actions
+            for action in actions {
+                switch action {
+                case .markRunning:
+                    try connection.query("UPDATE runs SET status = 'running', progressed_at = now(), updated_at = now() WHERE run_id = $1", [run.description])
+                case .dispatch(let stepID, let phase):
+                    guard let plan, let step = plan.step(stepID) else { continue }
+                    let attempts = machine.steps[stepID]?.attempts ?? 0
+                    let skill = phase == .fallback ? (step.fallbackSkill ?? step.skill) : step.skill
+                    let params: JSONValue
+                    do {
+                        params = try renderParams(step: step, phase: phase, outputs: renderedOutputs, catalog: catalog)
+                    } catch {
+                        // An unresolvable reference or an input the skill refuses fails the step before dispatch;
+                        // its error policy then decides (a validation error is never retried).
+                        try connection.query(
+                            "UPDATE steps SET status = 'failed', phase = $3, error = $4, attempts = attempts + 1, finished_at = now() WHERE run_id = $1 AND step_id = $2",
+                            [run.description, stepID.rawValue, phase.rawValue, try SQL.json(error)])
+                        try tx.emitNext(tenant: tenant, run: run, step: stepID, body: RunEventBody(kind: .stepFailed, status: .running, step: stepID, skill: skill, error: error), traceparent: traceparent)
+                        machine.failBeforeDispatch(stepID, error: error)
+                        pending.append(.stepFinished(stepID))
+                        continue
+                    }
+                    try connection.query(
+                        "UPDATE steps SET status = 'dispatched', phase = $3, not_before = NULL, dispatched_at = now() WHERE run_id = $1 AND step_id = $2",
+                        [run.description, stepID.rawValue, phase.rawValue])
+                    if phase == .fallback {
+                        try tx.emitNext(tenant: tenant, run: run, step: stepID,
+                                        body: RunEventBody(kind: .stepFallback, status: .running, step: stepID, skill: skill, error: machine.steps[stepID]?.error),
+                                        traceparent: traceparent)
+                    }
+                    try enqueueDispatch(tx: tx, tenant: tenant, run: run, plan: plan, step: step, skill: skill, params: params,
+                                        messageID: "\(run):\(stepID):\(attempts + 1)", catalog: catalog, subjects: subjects, traceparent: traceparent)
+                case .redispatch(let stepID):
+                    // The original dispatch (or its attempt) was lost: a new message id, past the dedupe window.
+                    guard let plan, let step = plan.step(stepID) else { continue }
+                    let phase = machine.steps[stepID]?.phase ?? .primary
+                    let skill = phase == .fallback ? (step.fallbackSkill ?? step.skill) : step.skill
+                    guard let params = try? renderParams(step: step, phase: phase, outputs: renderedOutputs, catalog: catalog) else { continue }
+                    try connection.query("UPDATE steps SET dispatched_at = now() WHERE run_id = $1 AND step_id = $2", [run.description, stepID.rawValue])
+                    try connection.query("UPDATE runs SET updated_at = now() WHERE run_id = $1", [run.description])
+                    try enqueueDispatch(tx: tx, tenant: tenant, run: run, plan: plan, step: step, skill: skill, params: params,
+                                        messageID: "\(run):\(stepID):r\(Int64(tx.now.timeIntervalSince1970 * 1000))", catalog: catalog, subjects: subjects, traceparent: traceparent)
+                case .retry(let stepID, let until, let error):
+                    try connection.query(
+                        "UPDATE steps SET status = 'waiting', not_before = to_timestamp($3::float8 / 1000) WHERE run_id = $1 AND step_id = $2",
+                        [run.description, stepID.rawValue, String(Int64((until.timeIntervalSince1970 * 1000).rounded()))])
+                    try tx.emitNext(tenant: tenant, run: run, step: stepID,
+                                    body: RunEventBody(kind: .stepRetrying, status: .running, step: stepID, attempt: machine.steps[stepID]?.attempts,
+                                                       error: error, reason: "retry \(machine.steps[stepID]?.attempts ?? 0) of the step's policy", notBefore: until),
+                                    traceparent: traceparent)
+                case .skip(let stepID, let reason):
+                    try connection.query(
+                        "UPDATE steps SET status = 'skipped', reason = $3, not_before = NULL, finished_at = now() WHERE run_id = $1 AND step_id = $2 AND status IN ('pending', 'waiting')",
+                        [run.description, stepID.rawValue, reason])
+                    try tx.emitNext(tenant: tenant, run: run, step: stepID, body: RunEventBody(kind: .stepSkipped, status: machine.status, step: stepID, reason: reason), traceparent: traceparent)
+                case .cancelStep(let stepID, let reason):
+                    try connection.query(
+                        "UPDATE steps SET status = 'cancelled', reason = $3, finished_at = now() WHERE run_id = $1 AND step_id = $2",
+                        [run.description, stepID.rawValue, reason])
+                    try connection.query(
+                        "UPDATE step_attempts SET status = 'cancelled', finished_at = now() WHERE run_id = $1 AND step_id = $2 AND status = 'running'",
+                        [run.description, stepID.rawValue])
+                    try tx.emitNext(tenant: tenant, run: run, step: stepID, body: RunEventBody(kind: .stepCancelled, status: machine.status, step: stepID, reason: reason), traceparent: traceparent)
+                    notices.append(CancelNotice(tenant: tenant, run: run, step: stepID, reason: reason))
+                case .succeed:
+                    let output = plan.map { runOutput(plan: $0, outputs: renderedOutputs) } ?? .object([:])
+                    try connection.query(
+                        "UPDATE runs SET status = 'succeeded', output = $2, updated_at = now(), progressed_at = now(), finished_at = now() WHERE run_id = $1",
+                        [run.description, output.jsonString])
+                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .succeeded, status: .succeeded, output: output), traceparent: traceparent)
+                case .fail(let error):
+                    try connection.query(
+                        "UPDATE runs SET status = 'failed', error = $2, updated_at = now(), progressed_at = now(), finished_at = now() WHERE run_id = $1",
+                        [run.description, try SQL.json(error)])
+                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .failed, status: .failed, error: error), traceparent: traceparent)
+                case .reject(let error):
+                    try connection.query(
+                        "UPDATE runs SET status = 'rejected', error = $2, updated_at = now(), finished_at = now() WHERE run_id = $1",
+                        [run.description, try SQL.json(error)])
+                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .rejected, status: .rejected, idempotencyKey: runRow["idempotency_key"], error: error), traceparent: traceparent)
+                case .cancelRun(let reason):
+                    let error = AriaError(.runCancelled, reason)
+                    try connection.query(
+                        "UPDATE runs SET status = 'cancelled', error = $2, updated_at = now(), progressed_at = now(), finished_at = now() WHERE run_id = $1",
+                        [run.description, try SQL.json(error)])
+                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .cancelled, status: .cancelled, reason: reason), traceparent: traceparent)
+                case .ignore:
+                    break
+                }
+            }
+        }
+        return SchedulingResult(actions: taken, status: machine.status, traceparent: traceparent, cancelNotices: notices)
+    }
+
+    /// The params a step's attempt gets in `phase`: references resolved (to `null` for a dependency without
+    /// output under join `all_done`), then checked against the skill's input rules.
+    static func renderParams(step: PlanStep, phase: StepPhase, outputs: [String: JSONValue], catalog: SkillCatalog) throws(AriaError) -> JSONValue {
+        let skill = phase == .fallback ? (step.fallbackSkill ?? step.skill) : step.skill
+        let template = phase == .fallback ? (step.fallbackParams ?? .object([:])) : step.params
+        let lenient = step.effectiveJoin == .allDone
+        let params = try ParamTemplate.render(template) { path in
+            if let value = ParamTemplate.resolveStepOutput(path, outputs: outputs) { return value }
+            return lenient && path.count > 1 && outputs[path[1]] == nil ? .null : nil
+        }
+        if let descriptor = catalog[skill] {
+            let problems = descriptor.problems(in: params)
+            guard problems.isEmpty else {
+                throw AriaError(.invalidParams, "step '\(step.stepID)' (\(skill)): \(problems.joined(separator: "; "))", details: ["step_id": step.stepID.rawValue])
+            }
+        }
+        return params
+    }
+
+    private static func enqueueDispatch(tx: StoreTransaction, tenant: TenantID, run: RunID, plan: Plan, step: PlanStep, skill: String, params: JSONValue, messageID: String, catalog: SkillCatalog, subjects: SubjectResolver, traceparent: String?) throws {
+        let descriptor = catalog[skill]
+        let timeout = plan.timeout(of: step, skillDefault: descriptor?.defaultTimeout ?? AriaDuration(milliseconds: 60_000))
+        try tx.enqueue(
+            subject: subjects.work(pool: descriptor?.pool ?? "default"), messageID: messageID,
+            envelope: Envelope(type: .stepDispatch, tenant: tenant, run: run, step: step.stepID, createdAt: tx.now, traceparent: traceparent,
+                               body: StepDispatchBody(skill: skill, params: params, timeoutMilliseconds: timeout.milliseconds)))
+    }
+
+    /// A succeeded run's output: step outputs by `output_key`; without any key, the outputs of the final
+    /// steps (those nothing depends on) by step id. Steps without output (skipped, failed under `continue`)
+    /// give `null`.
+    static func runOutput(plan: Plan, outputs: [String: JSONValue]) -> JSONValue {
+        var result: [String: JSONValue] = [:]
+        let keyed = plan.steps.filter { $0.outputKey != nil }
+        if keyed.isEmpty {
+            let dependedOn = Set(plan.steps.flatMap(\.dependsOn))
+            for step in plan.steps where !dependedOn.contains(step.stepID) {
+                result[step.stepID.rawValue] = outputs[step.stepID.rawValue] ?? .null
+            }
+        } else {
+            for step in keyed { result[step.outputKey!] = outputs[step.stepID.rawValue] ?? .null }
+        }
+        return .object(result)
+    }
+}
+
+// MARK: - Cancel
+
+extension RunStore {
+    /// Cancels a run for its tenant: nothing new is dispatched, pending steps are skipped, in-flight ones
+    /// cancelled (the result lists the notices to send their workers). Throws `not_found` for an unknown
+    /// run and `invalid_state` for a run that has already ended.
+    public func cancel(tenant: TenantID, run: RunID, reason: String, catalog: SkillCatalog) async throws -> (SchedulingResult, [OutboxMessage]) {
+        let (result, outbox) = try await advance(tenant: tenant, run: run, event: .cancel(reason: reason), catalog: catalog)
+        guard let status = result.status else { throw AriaError(.notFound, "run \(run) does not exist") }
+        guard result.actions.contains(where: { if case .cancelRun = $0 { true } else { false } }) else {
+            throw AriaError(.invalidState, "run \(run) is \(status.rawValue); only a run that has not ended can be cancelled", details: ["status": status.rawValue])
+        }
+        return (result, outbox)
+    }
+}
+
+// MARK: - Reconciler, timer and watchdog
+
+/// When a run's step counts as lost: dispatched without an attempt for too long, or running past its lease.
+public struct Staleness: Sendable {
+    /// A dispatched step with no attempt for this long: its message was lost (or every worker is busy).
+    public var dispatched: AriaDuration
+    /// A running step without a lease (written before leases existed) counts as lost after this long.
+    public var running: AriaDuration
+    /// Creates thresholds.
+    public init(dispatched: AriaDuration, running: AriaDuration) {
+        self.dispatched = dispatched
+        self.running = running
+    }
+}
+
+extension RunStore {
+    /// Runs that should be moving but have not changed for `idle`: accepted with a plan, or running.
+    public func idleRuns(idle: AriaDuration, limit: Int) async throws -> [(tenant: TenantID, run: RunID)] {
+        try await pool.withConnection { connection in
+            try Self.runPairs(connection.query("""
+                SELECT tenant_id, run_id FROM runs
+                WHERE status IN ('accepted', 'running') AND plan IS NOT NULL
+                  AND updated_at < now() - make_interval(secs => $1::float8 / 1000)
+                ORDER BY updated_at LIMIT $2
+                """, [String(idle.milliseconds), String(limit)]))
+        }
+    }
+
+    /// Template runs still waiting for a plan after `idle` (their planning request was lost).
+    public func unplannedRuns(idle: AriaDuration, limit: Int) async throws -> [RunID] {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT run_id FROM runs WHERE status = 'accepted' AND plan IS NULL
+                  AND updated_at < now() - make_interval(secs => $1::float8 / 1000)
+                ORDER BY updated_at LIMIT $2
+                """, [String(idle.milliseconds), String(limit)]).rows.compactMap { RunID($0["run_id"] ?? "") }
+        }
+    }
+
+    /// Re-drives one run: starts it if its start was lost, dispatches lost steps again, advances what is
+    /// ready (a lost completion notice), under the run's row lock.
+    public func reconcile(tenant: TenantID, run: RunID, staleness: Staleness, catalog: SkillCatalog) async throws -> (SchedulingResult, [OutboxMessage]) {
+        let subjects = subjects
+        return try await transaction { tx in
+            try Self.advance(tx: tx, tenant: tenant, run: run, event: .reconcile(stale: []), catalog: catalog, subjects: subjects, staleness: staleness)
+        }
+    }
+
+    /// Runs with a waiting step whose `not_before` has passed (retry backoff over, breaker probe time).
+    public func dueRuns(limit: Int) async throws -> [(tenant: TenantID, run: RunID)] {
+        try await pool.withConnection { connection in
+            try Self.runPairs(connection.query("""
+                SELECT DISTINCT tenant_id, run_id FROM steps WHERE status = 'waiting' AND not_before <= now() LIMIT $1
+                """, [String(limit)]))
+        }
+    }
+
+    /// Running runs without progress for `after`: no step started or finished, no live lease, no waiting
+    /// step. Each comes with a description of what it waits for.
+    public func stalledRuns(after: AriaDuration, limit: Int) async throws -> [(tenant: TenantID, run: RunID, waitingFor: String)] {
+        try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT r.tenant_id, r.run_id,
+                       (SELECT string_agg(s.step_id || ' (' || s.status || ')', ', ' ORDER BY s.position) FROM steps s
+                        WHERE s.run_id = r.run_id AND s.status IN ('pending', 'dispatched', 'running')) AS waiting_for
+                FROM runs r
+                WHERE r.status = 'running' AND r.progressed_at < now() - make_interval(secs => $1::float8 / 1000)
+                  AND NOT EXISTS (\(Self.progressSQL))
+                LIMIT $2
+                """, [String(after.milliseconds), String(limit)]).rows.compactMap { row in
+                    guard let run = RunID(row["run_id"] ?? "") else { return nil }
+                    return (TenantID(trusted: row["tenant_id"] ?? ""), run, row["waiting_for"] ?? "nothing")
+                }
+        }
+    }
+
+    /// Steps of run `r` that show progress within `$1` milliseconds (shared by the scan and the re-check).
+    static let progressSQL = """
+        SELECT 1 FROM steps s WHERE s.run_id = r.run_id AND (
+            s.started_at > now() - make_interval(secs => $1::float8 / 1000) OR
+            s.finished_at > now() - make_interval(secs => $1::float8 / 1000) OR
+            s.status = 'waiting' OR (s.status = 'running' AND s.lease_expires_at > now()))
+        """
+
+    static func stalledSince(connection: PostgresConnection, run: RunID, after: AriaDuration) throws -> Bool {
+        try connection.query("""
+            SELECT 1 FROM runs r WHERE r.run_id = $2::uuid AND r.status = 'running'
+              AND r.progressed_at < now() - make_interval(secs => $1::float8 / 1000) AND NOT EXISTS (\(progressSQL))
+            """, [String(after.milliseconds), run.description]).rows.count == 1
+    }
+
+    /// The error the watchdog fails a run with.
+    public static func stalledError(after: AriaDuration, waitingFor: String) -> AriaError {
+        AriaError(.runStalled, "no progress for \(after); waiting for: \(waitingFor)", details: ["after_ms": String(after.milliseconds)])
+    }
+
+    private static func runPairs(_ result: PostgresResult) throws -> [(tenant: TenantID, run: RunID)] {
+        result.rows.compactMap { row in
+            guard let run = RunID(row["run_id"] ?? "") else { return nil }
+            return (TenantID(trusted: row["tenant_id"] ?? ""), run)
+        }
+    }
+}
