@@ -29,7 +29,8 @@ struct StepExecutionTests {
     /// A committed snapshot (attempts, fencing token) plausible for `status`.
     static func snapshot(_ status: StepStatus) -> StepExecution {
         switch status {
-        case .pending, .skipped: StepExecution(status: status, attempts: 0, fencingToken: 0)
+        case .pending, .skipped, .waiting: StepExecution(status: status, attempts: 0, fencingToken: 0)
+        case .cancelled: StepExecution(status: status, attempts: 1, fencingToken: 4)
         case .dispatched: StepExecution(status: status, attempts: 0, fencingToken: 0)
         case .running: StepExecution(status: status, attempts: 2, fencingToken: 7)
         case .succeeded, .failed: StepExecution(status: status, attempts: 1, fencingToken: 3)
@@ -42,10 +43,15 @@ struct StepExecutionTests {
         let unchanged = (before.status, before.attempts, before.fencingToken)
         func stale(_ got: Int64) -> [StepExecution.Action] { [.rejectStale(expected: before.fencingToken, got: got)] }
         switch before.status {
-        case .pending, .skipped:
+        case .pending, .skipped, .waiting:
             switch event {
             case .deliver: return ([.drop("step is \(before.status.rawValue)")], unchanged.0, unchanged.1, unchanged.2)
             case .finish(let token, _): return (stale(token), unchanged.0, unchanged.1, unchanged.2)
+            }
+        case .cancelled:
+            switch event {
+            case .deliver: return ([.drop("step is cancelled")], unchanged.0, unchanged.1, unchanged.2)
+            case .finish: return ([.drop("step was cancelled; the result is discarded")], unchanged.0, unchanged.1, unchanged.2)
             }
         case .dispatched:
             switch event {
@@ -84,11 +90,11 @@ struct StepExecutionTests {
         #expect(machine.fencingToken == afterToken)
     }
 
-    @Test("isTerminal is true exactly for succeeded, failed and skipped", arguments: StepStatus.allCases)
+    @Test("isTerminal is true exactly for succeeded, failed, skipped and cancelled", arguments: StepStatus.allCases)
     func terminalStatuses(status: StepStatus) {
         switch status {
-        case .pending, .dispatched, .running: #expect(!status.isTerminal)
-        case .succeeded, .failed, .skipped: #expect(status.isTerminal)
+        case .pending, .waiting, .dispatched, .running: #expect(!status.isTerminal)
+        case .succeeded, .failed, .skipped, .cancelled: #expect(status.isTerminal)
         }
     }
 

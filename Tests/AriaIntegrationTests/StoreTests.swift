@@ -140,7 +140,7 @@ struct RunStoreTests {
         _ = try await store.advance(tenant: tenant, run: run, event: .start, catalog: .builtIn)
         func finish(_ step: String) async throws {
             let (decisions, _) = try await store.beginAttempts([AttemptStart(tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", traceparent: nil)], worker: "w")
-            guard case .startAttempt(let attempt, let token, _) = decisions[0] else { Issue.record("no attempt for \(step): \(decisions)"); return }
+            guard case .startAttempt(let attempt, let token, _) = decisions[0].action else { Issue.record("no attempt for \(step): \(decisions)"); return }
             _ = try await store.finishAttempt(tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", attempt: attempt, fencingToken: token, outcome: .succeeded, output: ["message": .string(step)], traceparent: nil)
         }
         try await finish("a")
@@ -189,8 +189,8 @@ struct RunStoreTests {
         let start = AttemptStart(tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", traceparent: nil)
         let (first, _) = try await store.beginAttempts([start], worker: "w1")
         let (second, _) = try await store.beginAttempts([start], worker: "w2")  // redelivery: w1 presumed dead
-        #expect(first == [.startAttempt(number: 1, fencingToken: 1, superseding: nil)])
-        #expect(second == [.startAttempt(number: 2, fencingToken: 2, superseding: 1)])
+        #expect(first.map(\.action) == [.startAttempt(number: 1, fencingToken: 1, superseding: nil)])
+        #expect(second.map(\.action) == [.startAttempt(number: 2, fencingToken: 2, superseding: 1)])
         let (late, lateOutbox) = try await store.finishAttempt(tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", attempt: 1, fencingToken: 1, outcome: .succeeded, output: ["x": 1], traceparent: nil)
         #expect(late == .rejectStale(expected: 2, got: 1))
         #expect(lateOutbox.isEmpty)
