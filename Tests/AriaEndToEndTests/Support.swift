@@ -126,3 +126,22 @@ func waitUntilStepRuns(_ cluster: LocalCluster, run: RunID) async throws {
         try await scalar(cluster, "SELECT status FROM step_attempts WHERE run_id = $1", [run.description]) == "running" ? true : nil
     }
 }
+
+/// A cluster started on first use and shared by the tests of one suite (stopped by the test process's exit handler).
+final class SharedCluster: Sendable {
+    private let task = Mutex<Task<LocalCluster, any Error>?>(nil)
+    private let start: @Sendable () async throws -> LocalCluster
+
+    init(_ start: @escaping @Sendable () async throws -> LocalCluster) { self.start = start }
+
+    func cluster() async throws -> LocalCluster {
+        let start = start
+        let task = task.withLock { current in
+            if let current { return current }
+            let task = Task { try await start() }
+            current = task
+            return task
+        }
+        return try await task.value
+    }
+}
