@@ -102,6 +102,14 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     /// An unexpected failure inside a service; details are in its log.
     public static let `internal` = ErrorCode(rawValue: "internal")
 
+    /// Every code this version defines (docs/errors.md documents each; a test keeps them equal).
+    public static let all: [ErrorCode] = [
+        .malformedJSON, .invalidJob, .payloadTooLarge, .unknownTenant, .tenantMismatch, .idempotencyConflict, .unsupportedVersion,
+        .unknownSkill, .unknownTemplate, .invalidPlan, .invalidParams, .overloaded, .notFound, .unknownVerb, .invalidState,
+        .skillFailed, .stepTimeout, .runStalled, .runCancelled, .destinationRefused, .pathRefused, .fileFailed, .queryFailed, .httpFailed,
+        .undecodableMessage, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch, .busNotProvisioned, .invalidConfiguration, .internal,
+    ]
+
     /// The category an error of this code has unless stated otherwise.
     public var defaultCategory: ErrorCategory {
         switch self {
