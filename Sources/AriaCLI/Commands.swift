@@ -262,10 +262,16 @@ struct RunCommand: AsyncParsableCommand {
             print("run \(view.run)  tenant=\(view.tenant) agent=\(view.agent) status=\(view.status.rawValue)")
             if let goal = view.goal { print("goal: \(goal)") }
             if let key = view.idempotencyKey { print("idempotency key: \(key)") }
+            if let parent = view.parentRun { print("rerun of: \(parent)") }
             if let error = view.error { print("error: \(error)") }
             if let output = view.output { print("output: \(output.jsonString)") }
             for step in view.steps {
-                print("  \(step.step)  \(step.skill)  \(step.status.rawValue)  attempts=\(step.attempts)\(step.error.map { "  error=\($0)" } ?? "")")
+                var line = "  \(step.step)  \(step.skill)  \(step.status.rawValue)  attempts=\(step.attempts)"
+                if step.phase == .fallback { line += "  (fallback)" }
+                if let error = step.error { line += "  error=\(error)" }
+                if let reason = step.reason { line += "  reason=\"\(reason)\"" }
+                if let reused = step.reusedFrom { line += "  reused from \(reused)" }
+                print(line)
             }
         }
     }

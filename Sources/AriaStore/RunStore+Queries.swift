@@ -14,12 +14,13 @@ extension RunStore {
                 """, [run.description, tenant.rawValue])
             guard let row = runs.rows.first else { return nil }
             let steps = try connection.query(
-                "SELECT step_id, skill, status, attempts, output, error FROM steps WHERE run_id = $1 ORDER BY position",
+                "SELECT step_id, skill, status, attempts, output, error, phase, reason, reused_from FROM steps WHERE run_id = $1 ORDER BY position",
                 [run.description]).rows.map { step in
                     StepView(step: StepID(trusted: try step.required("step_id")), skill: try step.required("skill"),
                              status: StepStatus(rawValue: try step.required("status")) ?? .pending,
                              attempts: Int(step["attempts"] ?? "0") ?? 0, output: SQL.jsonValue(step["output"]),
-                             error: try SQL.decode(AriaError.self, step["error"]))
+                             error: try SQL.decode(AriaError.self, step["error"]), phase: step["phase"].flatMap(StepPhase.init(rawValue:)),
+                             reason: step["reason"], reusedFrom: step["reused_from"].flatMap(RunID.init))
                 }
             return RunView(
                 run: run, tenant: tenant, agent: AgentID(trusted: try row.required("agent_id")),

@@ -203,15 +203,29 @@ public struct StepView: Codable, Sendable, Equatable {
     public var output: JSONValue?
     /// The error, once failed.
     public var error: AriaError?
+    /// Whether it runs its skill or its fallback.
+    public var phase: StepPhase?
+    /// Why it was skipped or cancelled.
+    public var reason: String?
+    /// The run its output was reused from (a rerun from failed).
+    public var reusedFrom: RunID?
 
     /// Creates a view.
-    public init(step: StepID, skill: String, status: StepStatus, attempts: Int, output: JSONValue?, error: AriaError?) {
+    public init(step: StepID, skill: String, status: StepStatus, attempts: Int, output: JSONValue?, error: AriaError?, phase: StepPhase? = nil, reason: String? = nil, reusedFrom: RunID? = nil) {
         self.step = step
         self.skill = skill
         self.status = status
         self.attempts = attempts
         self.output = output
         self.error = error
+        self.phase = phase
+        self.reason = reason
+        self.reusedFrom = reusedFrom
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case step, skill, status, attempts, output, error, phase, reason
+        case reusedFrom = "reused_from"
     }
 }
 
