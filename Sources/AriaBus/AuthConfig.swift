@@ -54,7 +54,7 @@ public struct NATSAuthConfig: Sendable {
         var users = [
             user("admin", publish: [">"], subscribe: [">"]),
             user("gateway",
-                 publish: ["aria.t.*.inbox.>", events, Subjects.planIntake, Subjects.scheduleIntake, Subjects.cancelNotice] + Self.consumer(Streams.submit, Consumers.gateway),
+                 publish: ["aria.t.*.inbox.>", events, Subjects.planIntake, Subjects.scheduleIntake, "aria.int.work.*", Subjects.cancelNotice] + Self.consumer(Streams.submit, Consumers.gateway),
                  subscribe: ["aria.t.*.api.>", Subjects.serviceInboxPrefix("gateway") + ".>"]),
             user("planner",
                  publish: [events, Subjects.scheduleIntake] + Self.consumer(Streams.plan, Consumers.planner),

@@ -100,7 +100,7 @@ public struct Gateway: Sendable {
         }
         guard !inputs.isEmpty else { return outcomes }
         do {
-            let (results, outbox) = try await context.store.submit(inputs.map(\.input))
+            let (results, outbox) = try await context.store.submit(inputs.map(\.input), catalog: validator.catalog)
             context.relay.publish(outbox)
             for (offset, result) in results.enumerated() {
                 let input = inputs[offset].input
@@ -129,7 +129,7 @@ public struct Gateway: Sendable {
 
     private func recordOne(_ input: SubmissionInput, message: NATSMessage) async -> HandlingOutcome {
         do {
-            let (results, outbox) = try await context.store.submit([input])
+            let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog)
             context.relay.publish(outbox)
             if case .conflict(let existing) = results.first {
                 try await rejectConflict(input, existing: existing, message: message)
@@ -160,7 +160,7 @@ public struct Gateway: Sendable {
         switch await intake(payload: payload, subject: submitSubject, idempotencyKey: idempotencyKey, traceparentHeader: traceparent, submissionRef: nil) {
         case .record(let input):
             do {
-                let (results, outbox) = try await context.store.submit([input])
+                let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog)
                 context.relay.publish(outbox)
                 switch results.first {
                 case .accepted(let run): return .success(run: run, status: .accepted, duplicate: false)

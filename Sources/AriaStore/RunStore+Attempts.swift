@@ -134,35 +134,102 @@ extension RunStore {
 
     /// Records the outcome of an attempt under its fencing token, emits the step event and tells the
     /// scheduler. A stale token (a superseded attempt) changes nothing.
-    public func finishAttempt(tenant: TenantID, run: RunID, step: StepID, skill: String, attempt: Int, fencingToken: Int64, outcome: StepExecution.Outcome, output: JSONValue?, traceparent: String?) async throws -> (StepExecution.Action, [OutboxMessage]) {
+    public func finishAttempt(tenant: TenantID, run: RunID, step: StepID, skill: String, attempt: Int, fencingToken: Int64, outcome: StepExecution.Outcome, output: JSONValue?, traceparent: String?, catalog: SkillCatalog? = nil) async throws -> (StepExecution.Action, [OutboxMessage]) {
+        let finish = AttemptFinish(tenant: tenant, run: run, step: step, skill: skill, attempt: attempt, fencingToken: fencingToken, outcome: outcome, output: output, traceparent: traceparent)
+        let (actions, outbox) = try await finishAttempts([finish], catalog: catalog)
+        return (actions[0], outbox)
+    }
+
+    /// Records the outcomes of several attempts in one transaction (in run order, so concurrent batches
+    /// lock runs in the same order). With a `catalog`, the attempt that ends a run's last open step also
+    /// ends the run (`succeeded`) in the same transaction instead of sending `step.finished` to a scheduler.
+    public func finishAttempts(_ finishes: [AttemptFinish], catalog: SkillCatalog? = nil) async throws -> ([StepExecution.Action], [OutboxMessage]) {
         let subjects = subjects
+        let order = finishes.indices.sorted { (finishes[$0].run.description, finishes[$0].step.rawValue) < (finishes[$1].run.description, finishes[$1].step.rawValue) }
         return try await transaction { tx in
-            let connection = tx.connection
-            let rows = try connection.query(
-                "SELECT status, attempts, fencing_token FROM steps WHERE run_id = $1 AND step_id = $2 FOR UPDATE",
-                [run.description, step.rawValue])
-            guard let row = rows.rows.first else { return .drop("step does not exist") }
-            var machine = StepExecution(
-                status: StepStatus(rawValue: try row.required("status")) ?? .pending,
-                attempts: Int(try row.required("attempts")) ?? 0, fencingToken: Int64(try row.required("fencing_token")) ?? 0)
-            let action = machine.handle(.finish(fencingToken: fencingToken, outcome: outcome)).first ?? .drop("no decision")
-            guard case .record = action else { return action }
-            var error: AriaError?
-            if case .failed(let failure) = outcome { error = failure }
-            try connection.query("""
-                UPDATE steps SET status = $3, output = $4, error = $5, finished_at = now(), lease_expires_at = NULL WHERE run_id = $1 AND step_id = $2
-                """, [run.description, step.rawValue, machine.status.rawValue, output?.jsonString, try error.map { try SQL.json($0) }])
-            try connection.query("""
-                UPDATE step_attempts SET status = $4, error = $5, finished_at = now() WHERE run_id = $1 AND step_id = $2 AND attempt = $3
-                """, [run.description, step.rawValue, String(attempt), machine.status == .succeeded ? "succeeded" : "failed", try error.map { try SQL.json($0) }])
-            let kind: RunEventKind = machine.status == .succeeded ? .stepSucceeded : .stepFailed
-            try tx.emitNext(tenant: tenant, run: run, step: step, attempt: attempt,
-                            body: RunEventBody(kind: kind, status: .running, step: step, skill: skill, attempt: attempt, output: output, error: error),
-                            traceparent: traceparent)
-            try tx.enqueue(subject: subjects.schedule, messageID: "\(run):\(step):fin:\(attempt)",
-                           envelope: Envelope(type: .stepFinished, tenant: tenant, run: run, step: step, attempt: attempt, fencingToken: fencingToken,
-                                              createdAt: tx.now, traceparent: traceparent, body: StepFinishedBody(status: machine.status)))
+            var actions = [StepExecution.Action](repeating: .drop("not processed"), count: finishes.count)
+            for index in order {
+                actions[index] = try Self.finish(finishes[index], tx: tx, subjects: subjects, catalog: catalog)
+            }
+            return actions
+        }
+    }
+
+    private static func finish(_ finish: AttemptFinish, tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?) throws -> StepExecution.Action {
+        let connection = tx.connection
+        let run = finish.run, step = finish.step, attempt = finish.attempt, output = finish.output
+        let rows = try connection.query(
+            "SELECT status, attempts, fencing_token FROM steps WHERE run_id = $1 AND step_id = $2 FOR UPDATE",
+            [run.description, step.rawValue])
+        guard let row = rows.rows.first else { return .drop("step does not exist") }
+        var machine = StepExecution(
+            status: StepStatus(rawValue: try row.required("status")) ?? .pending,
+            attempts: Int(try row.required("attempts")) ?? 0, fencingToken: Int64(try row.required("fencing_token")) ?? 0)
+        let action = machine.handle(.finish(fencingToken: finish.fencingToken, outcome: finish.outcome)).first ?? .drop("no decision")
+        guard case .record = action else { return action }
+        var error: AriaError?
+        if case .failed(let failure) = finish.outcome { error = failure }
+        try connection.query("""
+            UPDATE steps SET status = $3, output = $4, error = $5, finished_at = now(), lease_expires_at = NULL WHERE run_id = $1 AND step_id = $2
+            """, [run.description, step.rawValue, machine.status.rawValue, output?.jsonString, try error.map { try SQL.json($0) }])
+        try connection.query("""
+            UPDATE step_attempts SET status = $4, error = $5, finished_at = now() WHERE run_id = $1 AND step_id = $2 AND attempt = $3
+            """, [run.description, step.rawValue, String(attempt), machine.status == .succeeded ? "succeeded" : "failed", try error.map { try SQL.json($0) }])
+        let kind: RunEventKind = machine.status == .succeeded ? .stepSucceeded : .stepFailed
+        try tx.emitNext(tenant: finish.tenant, run: run, step: step, attempt: attempt,
+                        body: RunEventBody(kind: kind, status: .running, step: step, skill: finish.skill, attempt: attempt, output: output, error: error),
+                        traceparent: finish.traceparent)
+        if let catalog, machine.status == .succeeded, try lastOpenStep(connection: connection, run: run) {
+            // Every other step has ended well: end the run here (the state machine can only succeed it, so
+            // nothing needs a dispatch, which a worker may not publish).
+            _ = try advance(tx: tx, tenant: finish.tenant, run: run, event: .stepFinished(step), catalog: catalog, subjects: subjects)
             return action
         }
+        try tx.enqueue(subject: subjects.schedule, messageID: "\(run):\(step):fin:\(attempt)",
+                       envelope: Envelope(type: .stepFinished, tenant: finish.tenant, run: run, step: step, attempt: attempt, fencingToken: finish.fencingToken,
+                                          createdAt: tx.now, traceparent: finish.traceparent, body: StepFinishedBody(status: machine.status)))
+        return action
+    }
+
+    /// Whether every step of `run` has succeeded, been skipped or cancelled (the caller's step included).
+    static func lastOpenStep(connection: PostgresConnection, run: RunID) throws -> Bool {
+        try connection.query(
+            "SELECT 1 FROM steps WHERE run_id = $1 AND status NOT IN ('succeeded', 'skipped', 'cancelled') LIMIT 1",
+            [run.description]).rows.isEmpty
+    }
+}
+
+/// The outcome of one attempt, to record.
+public struct AttemptFinish: Sendable {
+    /// The tenant.
+    public var tenant: TenantID
+    /// The run.
+    public var run: RunID
+    /// The step.
+    public var step: StepID
+    /// The skill that ran (for the event).
+    public var skill: String
+    /// The attempt number.
+    public var attempt: Int
+    /// The attempt's fencing token.
+    public var fencingToken: Int64
+    /// How it ended.
+    public var outcome: StepExecution.Outcome
+    /// The output of a success.
+    public var output: JSONValue?
+    /// The trace context.
+    public var traceparent: String?
+
+    /// Creates a finish record.
+    public init(tenant: TenantID, run: RunID, step: StepID, skill: String, attempt: Int, fencingToken: Int64, outcome: StepExecution.Outcome, output: JSONValue?, traceparent: String?) {
+        self.tenant = tenant
+        self.run = run
+        self.step = step
+        self.skill = skill
+        self.attempt = attempt
+        self.fencingToken = fencingToken
+        self.outcome = outcome
+        self.output = output
+        self.traceparent = traceparent
     }
 }

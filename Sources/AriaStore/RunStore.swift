@@ -105,13 +105,16 @@ extension RunStore {
     /// Records submissions in one transaction: each becomes a run (with `accepted` and, for an explicit plan,
     /// `planned` events and a `run.start` intent; for a template a `plan.request` intent), or is recognised as a
     /// duplicate or an idempotency conflict.
-    public func submit(_ inputs: [SubmissionInput]) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
+    ///
+    /// With a `catalog`, an explicit plan is also started in the same transaction (the run goes `running`
+    /// and its root steps are dispatched), saving the hop through a scheduler.
+    public func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog? = nil) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let subjects = subjects
         return try await transaction { tx in
             var outcomes: [SubmissionOutcome] = []
             var agents: Set<[String]> = []
             for input in inputs {
-                outcomes.append(try Self.record(input, tx: tx, subjects: subjects))
+                outcomes.append(try Self.record(input, tx: tx, subjects: subjects, catalog: catalog))
                 agents.insert([input.tenant.rawValue, input.job.agent.rawValue])
             }
             let sortedAgents = agents.sorted { $0.lexicographicallyPrecedes($1) }
@@ -123,7 +126,7 @@ extension RunStore {
         }
     }
 
-    private static func record(_ input: SubmissionInput, tx: StoreTransaction, subjects: SubjectResolver) throws -> SubmissionOutcome {
+    private static func record(_ input: SubmissionInput, tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?) throws -> SubmissionOutcome {
         let run = RunID.generate(now: tx.now)
         var plan: Plan?
         if case .plan(let explicit) = input.job.source { plan = explicit }
@@ -148,8 +151,13 @@ extension RunStore {
         if let plan {
             try insertSteps(of: plan, run: run, tenant: input.tenant, connection: tx.connection)
             try tx.emit(tenant: input.tenant, run: run, seq: 2, body: RunEventBody(kind: .planned, status: .accepted), traceparent: input.traceparent)
-            try tx.enqueue(subject: subjects.schedule, messageID: "\(run):start",
-                           envelope: Envelope(type: .runStart, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))
+            if let catalog {
+                // Start the run here: the same state machine and writes as a scheduler's `run.start`.
+                _ = try advance(tx: tx, tenant: input.tenant, run: run, event: .start, catalog: catalog, subjects: subjects)
+            } else {
+                try tx.enqueue(subject: subjects.schedule, messageID: "\(run):start",
+                               envelope: Envelope(type: .runStart, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))
+            }
         } else {
             try tx.enqueue(subject: subjects.plan, messageID: "\(run):plan",
                            envelope: Envelope(type: .planRequest, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))

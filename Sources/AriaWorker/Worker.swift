@@ -12,11 +12,13 @@ import ServiceLifecycle
 public struct Worker: Sendable {
     let context: ServiceContext
     let skills: SkillSet
+    let catalog: SkillCatalog
 
     /// Creates a worker.
-    public init(context: ServiceContext, skills: SkillSet = .builtIn) {
+    public init(context: ServiceContext, skills: SkillSet = .builtIn, catalog: SkillCatalog = .builtIn) {
         self.context = context
         self.skills = skills
+        self.catalog = catalog
     }
 
     /// The worker's components: its consumer, with `ARIA_WORKER_SLOTS` slots, and the cancel listener.
@@ -30,12 +32,25 @@ public struct Worker: Sendable {
         let lease = AriaDuration(milliseconds: max(1, Int64(ackWait.components.seconds * 1000 + ackWait.components.attoseconds / 1_000_000_000_000_000)))
         context.logger.info("lease heartbeat", metadata: ["ack_wait": "\(ackWait)", "interval": "\(heartbeat)"])
         let attempts = RunningAttempts()
+        // Attempt starts and results of concurrent slots share transactions (group commit).
+        let store = context.store, relay = context.relay, worker = context.configuration.instance, catalog = catalog
+        let commits = AttemptCommits(
+            begin: GroupCommitter(lanes: 2, maxBatch: 64) { starts in
+                let (decisions, outbox) = try await store.beginAttempts(starts, worker: worker)
+                relay.publish(outbox)
+                return decisions
+            },
+            finish: GroupCommitter(lanes: 2, maxBatch: 64) { finishes in
+                let (actions, outbox) = try await store.finishAttempts(finishes, catalog: catalog)
+                relay.publish(outbox)
+                return actions
+            })
         return [CancelListener(connection: context.nats, attempts: attempts, logger: context.logger), ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.work, consumer: consumer,
             slots: context.configuration.workerSlots, fetchBatch: min(context.configuration.fetchBatch, context.configuration.workerSlots),
             handlerBatch: 1, store: context.store, logger: context.logger) { messages in
                 var outcomes: [HandlingOutcome] = []
-                for message in messages { outcomes.append(await self.handle(message, heartbeat: heartbeat, lease: lease, attempts: attempts)) }
+                for message in messages { outcomes.append(await self.handle(message, heartbeat: heartbeat, lease: lease, attempts: attempts, commits: commits)) }
                 return outcomes
             }]
     }
@@ -48,7 +63,13 @@ public struct Worker: Sendable {
         case stopped(String)
     }
 
-    func handle(_ message: NATSMessage, heartbeat: Duration, lease: AriaDuration, attempts: RunningAttempts) async -> HandlingOutcome {
+    /// The group committers of attempt starts and results.
+    struct AttemptCommits: Sendable {
+        let begin: GroupCommitter<AttemptStart, AttemptDecision>
+        let finish: GroupCommitter<AttemptFinish, StepExecution.Action>
+    }
+
+    func handle(_ message: NATSMessage, heartbeat: Duration, lease: AriaDuration, attempts: RunningAttempts, commits: AttemptCommits) async -> HandlingOutcome {
         let envelope: Envelope<StepDispatchBody>
         switch decodeInternal(StepDispatchBody.self, message, expecting: .stepDispatch) {
         case .success(let decoded): envelope = decoded
@@ -65,10 +86,7 @@ public struct Worker: Sendable {
         let decision: AttemptDecision
         do {
             let start = AttemptStart(tenant: envelope.tenant, run: run, step: step, skill: body.skill, traceparent: envelope.traceparent, lease: lease)
-            let (decisions, outbox) = try await context.store.beginAttempts([start], worker: context.configuration.instance)
-            context.relay.publish(outbox)
-            guard let first = decisions.first else { return .committed }
-            decision = first
+            decision = try await commits.begin.submit(start)
         } catch {
             logger.warning("cannot start attempt; will retry", metadata: ["error": "\(error)"])
             return .transient(transientError(error))
@@ -145,10 +163,9 @@ public struct Worker: Sendable {
             output = nil
         }
         do {
-            let (action, outbox) = try await context.store.finishAttempt(
+            let action = try await commits.finish.submit(AttemptFinish(
                 tenant: envelope.tenant, run: run, step: step, skill: body.skill, attempt: attempt, fencingToken: token,
-                outcome: outcome, output: output, traceparent: envelope.traceparent)
-            context.relay.publish(outbox)
+                outcome: outcome, output: output, traceparent: envelope.traceparent))
             switch action {
             case .rejectStale(let expected, let got):
                 logger.warning("late result rejected: a newer attempt holds the step", metadata: ["expected_token": "\(expected)", "token": "\(got)"])

@@ -150,9 +150,10 @@ struct FailureTests {
         }
         let explicit = try #require(try await client.createJob(echoJob("explicit"), idempotencyKey: nil).run)
         let templated = try #require(try await client.createJob(AriaClient.jobMessage(agent: "demo", template: "hello", params: ["name": "lost"]), idempotencyKey: nil).run)
+        // The gateway dispatches the explicit run's root step itself; the template run waits for a planner.
         _ = try await until(timeout: .seconds(10), "the intents to reach their streams") { () -> Bool? in
-            let plan = try await js.streamInfo(Streams.plan).messages, sched = try await js.streamInfo(Streams.schedule).messages
-            return plan >= 1 && sched >= 1 ? true : nil
+            let plan = try await js.streamInfo(Streams.plan).messages, work = try await js.streamInfo(Streams.work).messages
+            return plan >= 1 && work >= 1 ? true : nil
         }
         try await js.purgeStream(Streams.plan)
         try await js.purgeStream(Streams.schedule)
