@@ -105,15 +105,12 @@ public struct Worker: Sendable {
         }
     }
 
-    /// Runs the skill with input validation and its timeout.
+    /// Runs the skill with its timeout, checking the input before and the output after (see `SkillContract`).
     func execute(_ body: StepDispatchBody, context: SkillContext, logger: Logger) async -> (StepExecution.Outcome, JSONValue?) {
         guard let skill = skills.skills[body.skill] else {
             return (.failed(AriaError(.unknownSkill, "this worker pool has no skill '\(body.skill)'", category: .permanent)), nil)
         }
-        let problems = skill.descriptor.problems(in: body.params)
-        guard problems.isEmpty else {
-            return (.failed(AriaError(.invalidParams, problems.joined(separator: "; "))), nil)
-        }
+        if let refused = SkillContract.refuseInput(skill, body.params) { return refused }
         let timeout = Duration.milliseconds(max(1, body.timeoutMilliseconds))
         let result: Result<JSONValue, AriaError> = await withTaskGroup(of: Result<JSONValue, AriaError>?.self) { group in
             group.addTask {
@@ -137,7 +134,7 @@ public struct Worker: Sendable {
             return .failure(AriaError(.internal, "skill cancelled", category: .transient))
         }
         switch result {
-        case .success(let output): return (.succeeded, output)
+        case .success(let output): return SkillContract.checkOutput(skill, output, logger: logger)
         case .failure(let error): return (.failed(error), nil)
         }
     }
