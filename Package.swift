@@ -84,6 +84,7 @@ let package = Package(
         .testTarget(name: "AriaHTTPTests", dependencies: ["AriaHTTP", "AriaTestSupport"], swiftSettings: strict),
         .testTarget(name: "AriaIntegrationTests", dependencies: [
             "AriaTestSupport", "AriaGateway", "AriaPlanner", "AriaScheduler", "AriaWorker", "AriaCLI", "AriaLocalCluster", "AriaHTTP",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .testTarget(name: "AriaEndToEndTests", dependencies: ["AriaTestSupport", "AriaCLI"], swiftSettings: strict),
     ]

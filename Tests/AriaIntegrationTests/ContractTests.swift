@@ -42,7 +42,7 @@ struct ContractTests {
             ErrorCode.malformedJSON, .invalidJob, .payloadTooLarge, .unknownTenant, .tenantMismatch, .idempotencyConflict,
             .unsupportedVersion, .unknownSkill, .unknownTemplate, .invalidPlan, .invalidParams, .overloaded, .notFound,
             .unknownVerb, .skillFailed, .stepTimeout, .destinationRefused, .httpFailed, .pathRefused, .fileFailed, .queryFailed, .undecodableMessage, .schemaTooNew, .schemaOutdated,
-            .migrationChecksumMismatch, .busNotProvisioned, .invalidConfiguration, .internal,
+            .migrationChecksumMismatch, .busNotProvisioned, .invalidConfiguration, .internal, .invalidOutput,
         ].reduce(into: Set<String>()) { $0.insert($1.rawValue) }
         #expect(documented == known)
     }
