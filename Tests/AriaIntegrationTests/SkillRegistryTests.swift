@@ -25,6 +25,34 @@ struct SkillRegistryTests {
         for name in SkillCatalog.builtInNames { #expect(text.contains("\n  \(name):"), "config/skills.yaml lists \(name)") }
     }
 
+    @Test("docs/skills.md has a section for every built-in skill naming its inputs, outputs and configuration keys; config/skills.yaml lists every key")
+    func documentationInStep() throws {
+        let docs = try String(contentsOf: Self.root.appendingPathComponent("docs/skills.md"), encoding: .utf8)
+        let yaml = try String(contentsOf: Self.root.appendingPathComponent("config/skills.yaml"), encoding: .utf8)
+        var sections: [String: String] = [:]
+        for chunk in docs.components(separatedBy: "\n### `").dropFirst() {
+            sections[String(chunk.prefix { $0 != "`" })] = chunk
+        }
+        #expect(Set(sections.keys) == Set(SkillCatalog.builtInNames))
+        for skill in SkillCatalog.builtIn.descriptors {
+            let section = try #require(sections[skill.name])
+            #expect(section.contains("**Risk** `\(skill.risk.rawValue)`"), "\(skill.name)'s risk class")
+            for input in (skill.inputSchema["properties"]?.objectValue ?? [:]).keys {
+                #expect(section.contains("`\(input)`"), "\(skill.name)'s input \(input)")
+            }
+            for output in (skill.outputSchema["properties"]?.objectValue ?? [:]).keys {
+                #expect(section.contains(output), "\(skill.name)'s output \(output)")
+            }
+            for key in (skill.configuration.objectValue ?? [:]).keys {
+                #expect(section.contains("| `\(key)` |"), "\(skill.name)'s configuration key \(key) in docs/skills.md")
+                #expect(yaml.contains("    \(key): "), "\(skill.name)'s configuration key \(key) in config/skills.yaml")
+            }
+        }
+        let configuration = try String(contentsOf: Self.root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        #expect(configuration.contains("`ARIA_SKILLS_CONFIG`") && configuration.contains("`ARIA_SKILL_<SKILL>_<KEY>`"))
+        for alias in SkillsConfiguration.environmentAliases { #expect(configuration.contains("`\(alias.variable)`")) }
+    }
+
     @Test("YAML settings and environment overrides reach the catalog")
     func yamlOverrides() throws {
         let yaml = """
