@@ -105,7 +105,7 @@ public struct Worker: Sendable {
         }
     }
 
-    /// Runs the skill with its timeout, checking the input before and the output after (see `SkillContract`).
+    /// Runs the skill with input validation and its timeout.
     func execute(_ body: StepDispatchBody, context: SkillContext, logger: Logger) async -> (StepExecution.Outcome, JSONValue?) {
         guard let skill = skills.skills[body.skill] else {
             return (.failed(AriaError(.unknownSkill, "this worker pool has no skill '\(body.skill)'", category: .permanent)), nil)

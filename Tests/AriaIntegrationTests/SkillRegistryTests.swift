@@ -197,14 +197,18 @@ struct SkillRegistryTests {
 /// The skills the test worker ran, in order.
 final class ExecutionRecorder: Sendable {
     private let names = Mutex<[String]>([])
+    /// Notes that `name` ran.
     func record(_ name: String) { names.withLock { $0.append(name) } }
+    /// The skills that ran, in order.
     var executed: [String] { names.withLock { $0 } }
 }
 
 /// A test-only `echo` that breaks the built-in echo contract (an object output) when asked to.
 struct ContractBreakingEcho: Skill {
     let recorder: ExecutionRecorder
+    /// The built-in echo contract, which this skill breaks.
     var descriptor: SkillDescriptor { SkillCatalog.builtIn["echo"]! }
+    /// Returns a string when `break_contract` is true, else the params.
     func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
         recorder.record("echo")
         return params["break_contract"] == true ? "not an object" : params
@@ -214,7 +218,9 @@ struct ContractBreakingEcho: Skill {
 /// The built-in `sleep`, recording that it ran.
 struct RecordingSleep: Skill {
     let recorder: ExecutionRecorder
+    /// The built-in sleep contract.
     var descriptor: SkillDescriptor { SkillCatalog.builtIn["sleep"]! }
+    /// Records the call, then sleeps.
     func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
         recorder.record("sleep")
         return try await SleepSkill().execute(params, context: context)
