@@ -20,7 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        // Plan templates are YAML files (config/plans/*.yaml).
+        // Plan templates (config/plans/*.yaml) and the skill configuration (config/skills.yaml) are YAML files.
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
@@ -47,10 +47,12 @@ let package = Package(
                 swiftSettings: strict),
 
         // Plumbing every service shares: configuration, consumers, outbox relay, readiness, bootstrap.
+        // (Yams: the skill configuration, config/skills.yaml, which every service reads.)
         .target(name: "AriaRuntime", dependencies: [
             "AriaCore", "AriaStore", "AriaBus", "AriaNATS", "AriaPostgres",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strict),
 
         // One library per service (testable without main), one thin executable each.
@@ -82,6 +84,7 @@ let package = Package(
         .testTarget(name: "AriaHTTPTests", dependencies: ["AriaHTTP", "AriaTestSupport"], swiftSettings: strict),
         .testTarget(name: "AriaIntegrationTests", dependencies: [
             "AriaTestSupport", "AriaGateway", "AriaPlanner", "AriaScheduler", "AriaWorker", "AriaCLI", "AriaLocalCluster", "AriaHTTP",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .testTarget(name: "AriaEndToEndTests", dependencies: ["AriaTestSupport", "AriaCLI"], swiftSettings: strict),
     ]

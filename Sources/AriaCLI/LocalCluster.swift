@@ -164,6 +164,11 @@ public final class LocalCluster: @unchecked Sendable {
         if values["ARIA_WORKSPACE_ROOT"] == nil {
             values["ARIA_WORKSPACE_ROOT"] = options.stateDirectory.appendingPathComponent("workspaces").path
         }
+        // The skill configuration beside the plan templates (config/skills.yaml), whatever the services' folder.
+        let skills = options.plansDirectory.deletingLastPathComponent().appendingPathComponent("skills.yaml")
+        if values["ARIA_SKILLS_CONFIG"] == nil, FileManager.default.fileExists(atPath: skills.path) {
+            values["ARIA_SKILLS_CONFIG"] = skills.standardizedFileURL.path
+        }
         return values
     }
 

@@ -183,7 +183,7 @@ extension RunStore {
     }
 
     /// The params a step's attempt gets in `phase`: references resolved (to `null` for a dependency without
-    /// output under join `all_done`), then checked against the skill's input rules.
+    /// output under join `all_done`), then checked against the skill's input schema.
     static func renderParams(step: PlanStep, phase: StepPhase, outputs: [String: JSONValue], catalog: SkillCatalog) throws(AriaError) -> JSONValue {
         let skill = phase == .fallback ? (step.fallbackSkill ?? step.skill) : step.skill
         let template = phase == .fallback ? (step.fallbackParams ?? .object([:])) : step.params
@@ -192,11 +192,10 @@ extension RunStore {
             if let value = ParamTemplate.resolveStepOutput(path, outputs: outputs) { return value }
             return lenient && path.count > 1 && outputs[path[1]] == nil ? .null : nil
         }
-        if let descriptor = catalog[skill] {
-            let problems = descriptor.problems(in: params)
-            guard problems.isEmpty else {
-                throw AriaError(.invalidParams, "step '\(step.stepID)' (\(skill)): \(problems.joined(separator: "; "))", details: ["step_id": step.stepID.rawValue])
-            }
+        if let refused = catalog.validateInput(skill: skill, params: params) {
+            var error = refused
+            error.details["step_id"] = step.stepID.rawValue
+            throw error
         }
         return params
     }

@@ -16,6 +16,13 @@ public struct TenantWorkspace: Sendable {
     /// Creates the workspace set under `root`.
     public init(root: String) { self.root = root }
 
+    /// The workspace set under the `workspace_root` that `descriptor` configures (relative to the
+    /// current folder unless absolute; default `.aria-workspaces`).
+    public init(configuredBy descriptor: SkillDescriptor) {
+        let root = descriptor.configuration["workspace_root"]?.stringValue ?? ".aria-workspaces"
+        self.init(root: root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root)
+    }
+
     /// The components of a relative path; absolute paths, `..`, NUL bytes and empty paths are refused.
     static func components(_ path: String) throws(AriaError) -> [String] {
         guard !path.isEmpty, path.utf8.count <= 1024, !path.utf8.contains(0) else {
@@ -75,15 +82,20 @@ public struct TenantWorkspace: Sendable {
 /// `file_read`: reads a file of the tenant's workspace.
 public struct FileReadSkill: Skill {
     let workspace: TenantWorkspace
-    /// Creates the skill.
-    public init(workspace: TenantWorkspace) { self.workspace = workspace }
-    /// The built-in descriptor.
-    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["file_read"]! }
+    /// The contract and configuration (`workspace_root`, `max_file_bytes`, `default_file_bytes`).
+    public let descriptor: SkillDescriptor
+    /// Creates the skill over `workspace` (the descriptor's `workspace_root` is not used).
+    public init(workspace: TenantWorkspace, descriptor: SkillDescriptor = SkillCatalog.builtIn["file_read"]!) {
+        self.workspace = workspace
+        self.descriptor = descriptor
+    }
+    /// Creates the skill over the workspace `descriptor` configures.
+    public init(descriptor: SkillDescriptor) { self.init(workspace: TenantWorkspace(configuredBy: descriptor), descriptor: descriptor) }
 
     /// Returns `{path, size, content}` (or `content_base64`).
     public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
         let path = params["path"]?.stringValue ?? ""
-        let limit = Int(params["max_bytes"]?.intValue ?? 1024 * 1024)
+        let limit = Int(params["max_bytes"]?.intValue ?? descriptor.configuration["default_file_bytes"]?.intValue ?? 1024 * 1024)
         let base64 = params["encoding"]?.stringValue == "base64"
         let workspace = workspace
         let bytes: [UInt8] = try await workspace.run {
@@ -125,10 +137,15 @@ public struct FileReadSkill: Skill {
 /// `file_write`: writes a file of the tenant's workspace.
 public struct FileWriteSkill: Skill {
     let workspace: TenantWorkspace
-    /// Creates the skill.
-    public init(workspace: TenantWorkspace) { self.workspace = workspace }
-    /// The built-in descriptor.
-    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["file_write"]! }
+    /// The contract and configuration (`workspace_root`, `max_file_bytes`).
+    public let descriptor: SkillDescriptor
+    /// Creates the skill over `workspace` (the descriptor's `workspace_root` is not used).
+    public init(workspace: TenantWorkspace, descriptor: SkillDescriptor = SkillCatalog.builtIn["file_write"]!) {
+        self.workspace = workspace
+        self.descriptor = descriptor
+    }
+    /// Creates the skill over the workspace `descriptor` configures.
+    public init(descriptor: SkillDescriptor) { self.init(workspace: TenantWorkspace(configuredBy: descriptor), descriptor: descriptor) }
 
     /// Writes and returns `{path, size}` (the bytes written).
     public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
@@ -141,8 +158,9 @@ public struct FileWriteSkill: Skill {
             bytes = Array(data)
         default: throw AriaError(.invalidParams, "give exactly one of content and content_base64")
         }
-        guard bytes.count <= 10 * 1024 * 1024 else {
-            throw AriaError(.fileFailed, "content is larger than 10 MiB", details: ["reason": "too_large"], category: .resource)
+        let limit = Int(descriptor.configuration["max_file_bytes"]?.intValue ?? 10 * 1024 * 1024)
+        guard bytes.count <= limit else {
+            throw AriaError(.fileFailed, "content is \(bytes.count) bytes; the limit is \(limit)", details: ["reason": "too_large"], category: .resource)
         }
         var flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC
         switch params["mode"]?.stringValue ?? "overwrite" {

@@ -5,18 +5,34 @@ import Foundation
 /// `http_call`: one outbound HTTP request under the worker's destination policy.
 ///
 /// Params: `url` (http/https), `method` (default GET), `headers` (object of strings), `body` (a string
-/// sent as is, or any other JSON value sent as `application/json`), `max_bytes` (default 1 MiB),
-/// `follow_redirects` (default true, at most 5). Output: `{status, headers, body, url, redirects}` where
-/// `body` is the text when it is UTF-8 (else `body_base64`). Any status is a result; failures are
-/// `destination_refused` (policy) or `http_failed` (resolution, connection, TLS, size, redirects, time).
+/// sent as is, or any other JSON value sent as `application/json`), `max_bytes` (default
+/// `default_response_bytes`, 1 MiB), `follow_redirects` (default true, at most `max_redirects`, 5).
+/// Output: `{status, headers, body, url, redirects}` where `body` is the text when it is UTF-8 (else
+/// `body_base64`). Any status is a result; failures are `destination_refused` (policy) or `http_failed`
+/// (resolution, connection, TLS, size, redirects, time).
 public struct HTTPCallSkill: Skill {
     let client: HTTPClient
+    /// The contract and configuration (`default_response_bytes`, `max_redirects`, `allow_hosts`, `allow_cidrs`).
+    public let descriptor: SkillDescriptor
 
-    /// Creates the skill over a client configured with the destination policy.
-    public init(client: HTTPClient) { self.client = client }
+    /// Creates the skill over a client built with ``destinationPolicy(for:)`` of the same descriptor.
+    public init(client: HTTPClient, descriptor: SkillDescriptor = SkillCatalog.builtIn["http_call"]!) {
+        self.client = client
+        self.descriptor = descriptor
+    }
 
-    /// The built-in descriptor.
-    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["http_call"]! }
+    /// The destination policy `descriptor` configures: public destinations, plus `allow_hosts` and `allow_cidrs`.
+    ///
+    /// - Throws: `invalid_configuration` for an entry that is not a host name or an address block
+    ///   (it would admit nothing, silently).
+    public static func destinationPolicy(for descriptor: SkillDescriptor) throws(AriaError) -> DestinationPolicy {
+        func list(_ key: String) -> [String] { descriptor.configuration[key]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+        let policy = DestinationPolicy(allowedHosts: list("allow_hosts"), allowedCIDRs: list("allow_cidrs"))
+        guard policy.rejectedEntries.isEmpty else {
+            throw AriaError(.invalidConfiguration, "http_call allowlist entries that are neither host names nor address blocks: \(policy.rejectedEntries.joined(separator: ", "))")
+        }
+        return policy
+    }
 
     /// Sends the request.
     public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
@@ -41,8 +57,9 @@ public struct HTTPCallSkill: Skill {
         let request = HTTPRequest(
             method: params["method"]?.stringValue ?? "GET", url: url, headers: headers, body: body,
             timeout: .seconds(600),  // the step's timeout cancels the task first
-            maxResponseBytes: Int(params["max_bytes"]?.intValue ?? 1024 * 1024),
-            followRedirects: params["follow_redirects"]?.boolValue ?? true)
+            maxResponseBytes: Int(params["max_bytes"]?.intValue ?? descriptor.configuration["default_response_bytes"]?.intValue ?? 1024 * 1024),
+            followRedirects: params["follow_redirects"]?.boolValue ?? true,
+            maxRedirects: Int(descriptor.configuration["max_redirects"]?.intValue ?? 5))
         let response: HTTPResponse
         do {
             response = try await client.execute(request)

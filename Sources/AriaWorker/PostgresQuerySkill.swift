@@ -6,18 +6,21 @@ import Foundation
 /// (never the cluster's own), with a statement timeout and a row cap.
 ///
 /// Params: `sql` (one statement; `$1`... placeholders), `params` (array of scalars, sent as text),
-/// `max_rows` (default 1,000, at most 10,000), `timeout` (statement timeout, default 5s, at most 60s).
+/// `max_rows` (default `default_rows`, 1,000; at most `max_rows`, 10,000), `timeout` (statement timeout,
+/// a duration or milliseconds; default `default_statement_timeout`, 5s; at most `max_statement_timeout`, 1m).
 /// Output: `{columns, rows (arrays of strings or null), row_count, truncated}`. The query runs in a
 /// `READ ONLY` transaction through a cursor, so writes fail (`query_failed`, SQLSTATE 25006) and at most
 /// `max_rows + 1` rows are ever fetched.
 public struct PostgresQuerySkill: Skill {
     let pool: PostgresPool
+    /// The contract and configuration (`default_rows`, `default_statement_timeout`, the limits).
+    public let descriptor: SkillDescriptor
 
     /// Creates the skill over a pool on the user database.
-    public init(pool: PostgresPool) { self.pool = pool }
-
-    /// The built-in descriptor.
-    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["pg_query"]! }
+    public init(pool: PostgresPool, descriptor: SkillDescriptor = SkillCatalog.builtIn["pg_query"]!) {
+        self.pool = pool
+        self.descriptor = descriptor
+    }
 
     /// Runs the query.
     public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
@@ -37,9 +40,18 @@ public struct PostgresQuerySkill: Skill {
             }
         }
         let arguments = values
-        let maxRows = Int(params["max_rows"]?.intValue ?? 1000)
+        let configuration = descriptor.configuration
+        let maxRows = Int(params["max_rows"]?.intValue ?? configuration["default_rows"]?.intValue ?? 1000)
         let timeoutMilliseconds: Int64
-        if let text = params["timeout"]?.stringValue { timeoutMilliseconds = try AriaDuration(parsing: text).milliseconds } else { timeoutMilliseconds = 5000 }
+        if let text = params["timeout"]?.stringValue {
+            timeoutMilliseconds = try AriaDuration(parsing: text).milliseconds
+        } else if let milliseconds = params["timeout"]?.intValue {
+            timeoutMilliseconds = milliseconds
+        } else if let text = configuration["default_statement_timeout"]?.stringValue {
+            timeoutMilliseconds = try AriaDuration(parsing: text).milliseconds
+        } else {
+            timeoutMilliseconds = configuration["default_statement_timeout"]?.intValue ?? 5000
+        }
         do {
             return try await pool.withConnection { connection in
                 try connection.execute("BEGIN TRANSACTION READ ONLY")

@@ -30,27 +30,28 @@ public struct SkillContext: Sendable, Equatable {
 public protocol Skill: Sendable {
     /// What the skill is and accepts.
     var descriptor: SkillDescriptor { get }
-    /// Runs the skill on validated params; throws an ``AriaError`` to fail the attempt.
+    /// Runs the skill on params that satisfy the descriptor's input schema; throws an ``AriaError`` to fail
+    /// the attempt. What it returns must satisfy the output schema (the worker checks both).
     /// Must return promptly when its task is cancelled (timeout or shutdown).
     func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue
 }
 
 /// `echo`: returns its params.
 public struct EchoSkill: Skill {
-    /// Creates the skill.
-    public init() {}
-    /// The built-in descriptor.
-    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["echo"]! }
+    /// The contract (the configured one from the worker's catalog, or the built-in default).
+    public let descriptor: SkillDescriptor
+    /// Creates the skill with `descriptor` (default: the built-in one).
+    public init(descriptor: SkillDescriptor = SkillCatalog.builtIn["echo"]!) { self.descriptor = descriptor }
     /// Returns `params`.
     public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue { params }
 }
 
 /// `sleep`: waits for `duration`, honouring cancellation.
 public struct SleepSkill: Skill {
-    /// Creates the skill.
-    public init() {}
-    /// The built-in descriptor.
-    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["sleep"]! }
+    /// The contract (the configured one from the worker's catalog, or the built-in default).
+    public let descriptor: SkillDescriptor
+    /// Creates the skill with `descriptor` (default: the built-in one).
+    public init(descriptor: SkillDescriptor = SkillCatalog.builtIn["sleep"]!) { self.descriptor = descriptor }
     /// Sleeps, then returns `{"slept_ms": n}`.
     public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
         let milliseconds: Int64
@@ -66,10 +67,10 @@ public struct SleepSkill: Skill {
 
 /// `fail`: always fails with the given message and category.
 public struct FailSkill: Skill {
-    /// Creates the skill.
-    public init() {}
-    /// The built-in descriptor.
-    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["fail"]! }
+    /// The contract (the configured one from the worker's catalog, or the built-in default).
+    public let descriptor: SkillDescriptor
+    /// Creates the skill with `descriptor` (default: the built-in one).
+    public init(descriptor: SkillDescriptor = SkillCatalog.builtIn["fail"]!) { self.descriptor = descriptor }
     /// Throws `skill_failed`.
     public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
         let category = params["category"]?.stringValue.flatMap(ErrorCategory.init(rawValue:)) ?? .permanent
@@ -79,10 +80,10 @@ public struct FailSkill: Skill {
 
 /// `json_transform`: evaluates an expression over `input` (see ``JSONPathExpression``).
 public struct JSONTransformSkill: Skill {
-    /// Creates the skill.
-    public init() {}
-    /// The built-in descriptor.
-    public var descriptor: SkillDescriptor { SkillCatalog.builtIn["json_transform"]! }
+    /// The contract (the configured one from the worker's catalog, or the built-in default).
+    public let descriptor: SkillDescriptor
+    /// Creates the skill with `descriptor` (default: the built-in one).
+    public init(descriptor: SkillDescriptor = SkillCatalog.builtIn["json_transform"]!) { self.descriptor = descriptor }
     /// Returns `{"result": <value>}`.
     public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
         let expression = try JSONPathExpression(params["expression"]?.stringValue ?? "")
@@ -101,13 +102,29 @@ public struct SkillSet: Sendable {
     /// The built-in test skills (without `http_call`, which needs a configured client).
     public static let builtIn = SkillSet([EchoSkill(), SleepSkill(), FailSkill(), JSONTransformSkill()])
 
-    /// The built-in skills with `http_call` using `client`, the file skills under `workspaceRoot`, and
-    /// `pg_query` when a user database is configured.
+    /// The built-in skills with their default configuration, `http_call` using `client`, the file skills
+    /// under `workspaceRoot`, and `pg_query` when a user database is configured.
     public static func standard(httpClient: HTTPClient, workspaceRoot: String, userDatabase: PostgresPool? = nil) -> SkillSet {
-        let workspace = TenantWorkspace(root: workspaceRoot)
-        var skills: [any Skill] = [EchoSkill(), SleepSkill(), FailSkill(), JSONTransformSkill(), HTTPCallSkill(client: httpClient),
-                                   FileReadSkill(workspace: workspace), FileWriteSkill(workspace: workspace)]
-        if let userDatabase { skills.append(PostgresQuerySkill(pool: userDatabase)) }
+        let catalog = SkillCatalog(SkillCatalog.builtIn.descriptors.map { descriptor in
+            guard ["file_read", "file_write"].contains(descriptor.name) else { return descriptor }
+            var configured = descriptor
+            configured.configuration = .object((descriptor.configuration.objectValue ?? [:]).merging(["workspace_root": .string(workspaceRoot)]) { $1 })
+            return configured
+        })
+        return standard(catalog: catalog, httpClient: httpClient, userDatabase: userDatabase)
+    }
+
+    /// The built-in skills as `catalog` configures them: `http_call` using `client` (built with the
+    /// catalog's allowlist, see ``HTTPCallSkill/destinationPolicy(for:)``), the file skills under their
+    /// `workspace_root`, and `pg_query` when a user database is given.
+    public static func standard(catalog: SkillCatalog, httpClient: HTTPClient, userDatabase: PostgresPool? = nil) -> SkillSet {
+        func descriptor(_ name: String) -> SkillDescriptor { catalog[name] ?? SkillCatalog.builtIn[name]! }
+        var skills: [any Skill] = [
+            EchoSkill(descriptor: descriptor("echo")), SleepSkill(descriptor: descriptor("sleep")), FailSkill(descriptor: descriptor("fail")),
+            JSONTransformSkill(descriptor: descriptor("json_transform")), HTTPCallSkill(client: httpClient, descriptor: descriptor("http_call")),
+            FileReadSkill(descriptor: descriptor("file_read")), FileWriteSkill(descriptor: descriptor("file_write")),
+        ]
+        if let userDatabase { skills.append(PostgresQuerySkill(pool: userDatabase, descriptor: descriptor("pg_query"))) }
         return SkillSet(skills)
     }
 }

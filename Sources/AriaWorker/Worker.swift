@@ -128,7 +128,7 @@ public struct Worker: Sendable {
                     return .finished(.succeeded, recorded)
                 }
                 let (outcome, output) = await self.execute(body, context: skillContext, logger: stepLogger)
-                if case .succeeded = outcome, let output, Self.recordsExecution(skill: body.skill) {
+                if case .succeeded = outcome, let output, self.recordsExecution(skill: body.skill) {
                     do {
                         try await self.context.store.recordExecution(key: decision.idempotencyKey, tenant: envelope.tenant, run: run, step: step,
                                                                      skill: body.skill, attempt: attempt, output: output)
@@ -181,10 +181,10 @@ public struct Worker: Sendable {
         }
     }
 
-    /// Whether a successful execution of `skill` is recorded in the execution ledger: skills with side
-    /// effects, whose repetition would be visible.
-    static func recordsExecution(skill: String) -> Bool {
-        ["file_write", "http_call"].contains(skill)
+    /// Whether a successful execution of `skill` is recorded in the execution ledger: skills whose risk
+    /// class is above `read_only` (they change something), whose repetition would be visible.
+    func recordsExecution(skill: String) -> Bool {
+        (skills.skills[skill]?.descriptor.risk ?? .external) > .readOnly
     }
 
     /// Runs the skill with input validation and its timeout.
@@ -192,10 +192,7 @@ public struct Worker: Sendable {
         guard let skill = skills.skills[body.skill] else {
             return (.failed(AriaError(.unknownSkill, "this worker pool has no skill '\(body.skill)'", category: .permanent)), nil)
         }
-        let problems = skill.descriptor.problems(in: body.params)
-        guard problems.isEmpty else {
-            return (.failed(AriaError(.invalidParams, problems.joined(separator: "; "))), nil)
-        }
+        if let refused = SkillContract.refuseInput(skill, body.params) { return refused }
         let timeout = Duration.milliseconds(max(1, body.timeoutMilliseconds))
         let result: Result<JSONValue, AriaError> = await withTaskGroup(of: Result<JSONValue, AriaError>?.self) { group in
             group.addTask {
@@ -219,7 +216,7 @@ public struct Worker: Sendable {
             return .failure(AriaError(.internal, "skill cancelled", category: .transient))
         }
         switch result {
-        case .success(let output): return (.succeeded, output)
+        case .success(let output): return SkillContract.checkOutput(skill, output, logger: logger)
         case .failure(let error): return (.failed(error), nil)
         }
     }

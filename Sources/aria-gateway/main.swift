@@ -1,6 +1,7 @@
 import AriaGateway
 import AriaRuntime
 
+let catalog = SkillConfigLoader.catalogOrExit(service: "gateway")
 await ServiceMain.run(service: "gateway") { context in
-    try await Gateway(context: context).services()
+    try await Gateway(context: context, catalog: catalog).services()
 }

@@ -58,4 +58,30 @@ struct FileSkillTests {
         #expect(try String(contentsOf: outside.appendingPathComponent("secret.txt"), encoding: .utf8) == "secret")
         #expect(!FileManager.default.fileExists(atPath: outside.appendingPathComponent("new.txt").path))
     }
+
+    @Test("outputs satisfy the output schema; the configured workspace and byte limits apply")
+    func configuredLimitsAndOutputs() async throws {
+        let catalog = try SkillCatalog.builtIn(configuration: SkillsConfiguration(skills: [
+            "file_read": ["workspace_root": .string(root.path), "default_file_bytes": 3, "max_file_bytes": 8],
+            "file_write": ["workspace_root": .string(root.path), "max_file_bytes": 4],
+        ]))
+        let write = FileWriteSkill(descriptor: try #require(catalog["file_write"]))
+        let read = FileReadSkill(descriptor: try #require(catalog["file_read"]))
+        let written = try await write.execute(["path": "limits/a.txt", "content": "abcd", "make_dirs": true], context: demo)
+        #expect(written == ["path": "limits/a.txt", "size": 4])
+        #expect(write.descriptor.validateOutput(written) == nil)
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("demo/limits/a.txt").path), "the configured workspace_root")
+        // Above the configured cap: the schema refuses it before the worker runs the skill, and the skill itself does too.
+        #expect(write.descriptor.validateInput(["path": "b", "content": "abcde"])?.code == .invalidParams)
+        #expect(await code { try await write.execute(["path": "b", "content": "abcde"], context: demo) } == .fileFailed)
+        // The configured default (3 bytes) applies when a step sets no max_bytes.
+        #expect(await code { try await read.execute(["path": "limits/a.txt"], context: demo) } == .fileFailed)
+        let text = try await read.execute(["path": "limits/a.txt", "max_bytes": 4], context: demo)
+        #expect(text["content"] == "abcd")
+        #expect(read.descriptor.validateOutput(text) == nil)
+        let binary = try await read.execute(["path": "limits/a.txt", "max_bytes": 8, "encoding": "base64"], context: demo)
+        #expect(binary["content_base64"] == "YWJjZA==")
+        #expect(read.descriptor.validateOutput(binary) == nil)
+        #expect(read.descriptor.validateInput(["path": "x", "max_bytes": 9])?.code == .invalidParams)
+    }
 }

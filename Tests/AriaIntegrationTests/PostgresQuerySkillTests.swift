@@ -56,4 +56,29 @@ struct PostgresQuerySkillTests {
         #expect(try await skill.execute(["sql": "SELECT 1 AS one"], context: context)["rows"] == [["1"]])
         await pool.close()
     }
+
+    @Test("outputs satisfy the output schema; the configured defaults apply; an integer timeout is milliseconds")
+    func configuredDefaultsAndOutputs() async throws {
+        let pool = try await userDatabase()
+        let standard = PostgresQuerySkill(pool: pool)
+        let rows = try await standard.execute(["sql": "SELECT id, NULL::text AS nothing FROM items WHERE id <= $1 ORDER BY id", "params": [3]], context: context)
+        #expect(rows["rows"] == [["1", .null], ["2", .null], ["3", .null]])
+        #expect(standard.descriptor.validateOutput(rows) == nil)
+        let empty = try await standard.execute(["sql": "SELECT id FROM items WHERE false"], context: context)
+        #expect(empty["row_count"] == 0 && standard.descriptor.validateOutput(empty) == nil)
+        let slowByInteger = await failure { try await standard.execute(["sql": "SELECT pg_sleep(5)", "timeout": 100], context: context) }
+        #expect(slowByInteger?.details["sqlstate"] == "57014")
+
+        let catalog = try SkillCatalog.builtIn(configuration: SkillsConfiguration(skills: [
+            "pg_query": ["default_rows": 5, "max_rows": 20, "default_statement_timeout": "100ms"],
+        ]))
+        let configured = PostgresQuerySkill(pool: pool, descriptor: try #require(catalog["pg_query"]))
+        let capped = try await configured.execute(["sql": "SELECT id FROM items ORDER BY id"], context: context)
+        #expect(capped["row_count"] == 5 && capped["truncated"] == true)
+        #expect(configured.descriptor.validateOutput(capped) == nil)
+        #expect(configured.descriptor.validateInput(["sql": "SELECT 1", "max_rows": 21])?.code == .invalidParams)
+        let slow = await failure { try await configured.execute(["sql": "SELECT pg_sleep(5)"], context: context) }
+        #expect(slow?.details["sqlstate"] == "57014", "the configured default statement timeout")
+        await pool.close()
+    }
 }

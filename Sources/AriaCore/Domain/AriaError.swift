@@ -85,6 +85,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let queryFailed = ErrorCode(rawValue: "query_failed")
     /// An outbound HTTP call failed (resolution, connection, TLS, size cap, redirect limit, timeout).
     public static let httpFailed = ErrorCode(rawValue: "http_failed")
+    /// A skill returned an output that breaks its declared output schema (a defect of the skill, not of the input).
+    public static let invalidOutput = ErrorCode(rawValue: "invalid_output")
 
     // Internal
     /// An internal bus message could not be decoded; it was dead-lettered.
@@ -106,7 +108,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let all: [ErrorCode] = [
         .malformedJSON, .invalidJob, .payloadTooLarge, .unknownTenant, .tenantMismatch, .idempotencyConflict, .unsupportedVersion,
         .unknownSkill, .unknownTemplate, .invalidPlan, .invalidParams, .overloaded, .notFound, .unknownVerb, .invalidState,
-        .skillFailed, .stepTimeout, .runStalled, .runCancelled, .destinationRefused, .pathRefused, .fileFailed, .queryFailed, .httpFailed,
+        .skillFailed, .invalidOutput, .stepTimeout, .runStalled, .runCancelled, .destinationRefused, .pathRefused, .fileFailed, .queryFailed, .httpFailed,
         .undecodableMessage, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch, .busNotProvisioned, .invalidConfiguration, .internal,
     ]
 
@@ -116,7 +118,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case .overloaded, .internal, .stepTimeout, .httpFailed: .transient
         case .payloadTooLarge: .resource
         case .unknownTenant, .tenantMismatch, .destinationRefused, .pathRefused: .permission
-        case .skillFailed, .fileFailed, .queryFailed, .notFound, .runStalled, .runCancelled, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch,
+        case .skillFailed, .invalidOutput, .fileFailed, .queryFailed, .notFound, .runStalled, .runCancelled, .schemaTooNew, .schemaOutdated, .migrationChecksumMismatch,
              .busNotProvisioned, .invalidConfiguration: .permanent
         default: .validation
         }
