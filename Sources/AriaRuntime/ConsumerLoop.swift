@@ -81,6 +81,11 @@ public struct ConsumerLoop: Service {
                         continue
                     }
                     if messages.isEmpty { continue }
+                    if stopping.isSet {
+                        // Fetched while shutting down (e.g. a message this process just nak'ed): hand it back.
+                        for message in messages { await settle(message, .shutdown) }
+                        break
+                    }
                     inFlight.add(messages.count)
                     for start in stride(from: 0, to: messages.count, by: handlerBatch) {
                         let chunk = Array(messages[start..<min(start + handlerBatch, messages.count)])
