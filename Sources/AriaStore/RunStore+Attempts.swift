@@ -53,60 +53,86 @@ extension RunStore {
     public func beginAttempts(_ starts: [AttemptStart], worker: String) async throws -> ([AttemptDecision], [OutboxMessage]) {
         let subjects = subjects
         return try await transaction { tx in
-            var decisions: [AttemptDecision] = []
-            for start in starts {
-                decisions.append(try Self.begin(start, worker: worker, tx: tx, subjects: subjects))
-            }
-            return decisions
+            try Self.begin(starts, worker: worker, tx: tx, subjects: subjects)
         }
     }
 
-    private static func begin(_ start: AttemptStart, worker: String, tx: StoreTransaction, subjects: SubjectResolver) throws -> AttemptDecision {
+    /// Starts a batch of attempts with one statement per kind of write, whatever the batch size.
+    private static func begin(_ starts: [AttemptStart], worker: String, tx: StoreTransaction, subjects: SubjectResolver) throws -> [AttemptDecision] {
         let connection = tx.connection
+        // Lock every step of the batch, in key order, with its ledger entry.
+        let keys = Set(starts.map { "\($0.run) \($0.step)" }).sorted()
+        let pairs = keys.map { $0.split(separator: " ").map(String.init) }
         let rows = try connection.query("""
-            SELECT s.status, s.attempts, s.fencing_token, s.phase, l.output AS recorded
-            FROM steps s LEFT JOIN step_ledger l ON l.idempotency_key = s.run_id::text || ':' || s.step_id || ':' || s.phase
-            WHERE s.run_id = $1 AND s.step_id = $2 FOR UPDATE OF s
-            """, [start.run.description, start.step.rawValue])
-        guard let row = rows.rows.first else {
-            return AttemptDecision(action: .drop("step does not exist"), phase: .primary, idempotencyKey: executionKey(run: start.run, step: start.step, phase: .primary))
-        }
-        let phase = StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary
-        var machine = StepExecution(
-            status: StepStatus(rawValue: try row.required("status")) ?? .pending,
-            attempts: Int(try row.required("attempts")) ?? 0, fencingToken: Int64(try row.required("fencing_token")) ?? 0)
-        let action = machine.handle(.deliver).first ?? .drop("no decision")
-        switch action {
-        case .startAttempt(let number, let token, let superseding):
-            try connection.query("""
-                UPDATE steps SET status = 'running', attempts = $3, fencing_token = $4, started_at = now(),
-                    lease_expires_at = now() + make_interval(secs => $5::float8 / 1000)
-                WHERE run_id = $1 AND step_id = $2
-                """, [start.run.description, start.step.rawValue, String(number), String(token), String(start.lease.milliseconds)])
-            if let superseding {
-                try connection.query("""
-                    UPDATE step_attempts SET status = 'superseded', finished_at = now()
-                    WHERE run_id = $1 AND step_id = $2 AND attempt = $3 AND status = 'running'
-                    """, [start.run.description, start.step.rawValue, String(superseding)])
+            SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase, l.output AS recorded
+            FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
+            LEFT JOIN step_ledger l ON l.idempotency_key = s.run_id::text || ':' || s.step_id || ':' || s.phase
+            ORDER BY s.run_id, s.step_id FOR UPDATE OF s
+            """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })])
+        var found: [String: PostgresRow] = [:]
+        for row in rows.rows { found["\(row["run_id"] ?? "") \(row["step_id"] ?? "")"] = row }
+        var decisions: [AttemptDecision] = []
+        var seen = Set<String>()
+        var started: [(start: AttemptStart, number: Int, token: Int64, superseding: Int?, phase: StepPhase, ledgerHit: Bool)] = []
+        for start in starts {
+            let key = "\(start.run) \(start.step)"
+            guard let row = found[key] else {
+                decisions.append(AttemptDecision(action: .drop("step does not exist"), phase: .primary, idempotencyKey: executionKey(run: start.run, step: start.step, phase: .primary)))
+                continue
             }
-            try connection.query("""
-                INSERT INTO step_attempts (run_id, step_id, attempt, tenant_id, fencing_token, status, worker, skill, phase, ledger_hit)
-                VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9)
-                """, [start.run.description, start.step.rawValue, String(number), start.tenant.rawValue, String(token), worker,
-                      start.skill, phase.rawValue, row["recorded"] == nil ? "f" : "t"])
-            try tx.emitNext(tenant: start.tenant, run: start.run, step: start.step, attempt: number,
-                            body: RunEventBody(kind: .stepStarted, status: .running, step: start.step, skill: start.skill, attempt: number),
-                            traceparent: start.traceparent)
-        case .alreadyFinished(let status):
-            // The scheduler may have missed the first notice; telling it again is harmless.
-            try tx.enqueue(subject: subjects.schedule, messageID: "\(start.run):\(start.step):fin:\(machine.attempts)",
-                           envelope: Envelope(type: .stepFinished, tenant: start.tenant, run: start.run, step: start.step, attempt: machine.attempts,
-                                              createdAt: tx.now, traceparent: start.traceparent, body: StepFinishedBody(status: status)))
-        case .record, .rejectStale, .drop:
-            break
+            let phase = StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary
+            let idempotencyKey = executionKey(run: start.run, step: start.step, phase: phase)
+            guard seen.insert(key).inserted else {
+                // The same step twice in one batch (a redelivery next to a re-dispatch): one attempt is enough.
+                decisions.append(AttemptDecision(action: .drop("the step was delivered twice in one batch"), phase: phase, idempotencyKey: idempotencyKey))
+                continue
+            }
+            var machine = StepExecution(
+                status: StepStatus(rawValue: try row.required("status")) ?? .pending,
+                attempts: Int(try row.required("attempts")) ?? 0, fencingToken: Int64(try row.required("fencing_token")) ?? 0)
+            let action = machine.handle(.deliver).first ?? .drop("no decision")
+            switch action {
+            case .startAttempt(let number, let token, let superseding):
+                started.append((start, number, token, superseding, phase, row["recorded"] != nil))
+                try tx.emitNext(tenant: start.tenant, run: start.run, step: start.step, attempt: number,
+                                body: RunEventBody(kind: .stepStarted, status: .running, step: start.step, skill: start.skill, attempt: number),
+                                traceparent: start.traceparent)
+            case .alreadyFinished(let status):
+                // The scheduler may have missed the first notice; telling it again is harmless.
+                try tx.enqueue(subject: subjects.schedule, messageID: "\(start.run):\(start.step):fin:\(machine.attempts)",
+                               envelope: Envelope(type: .stepFinished, tenant: start.tenant, run: start.run, step: start.step, attempt: machine.attempts,
+                                                  createdAt: tx.now, traceparent: start.traceparent, body: StepFinishedBody(status: status)))
+            case .record, .rejectStale, .drop:
+                break
+            }
+            decisions.append(AttemptDecision(action: action, phase: phase, idempotencyKey: idempotencyKey, recorded: SQL.jsonValue(row["recorded"])))
         }
-        return AttemptDecision(action: action, phase: phase, idempotencyKey: executionKey(run: start.run, step: start.step, phase: phase),
-                               recorded: SQL.jsonValue(row["recorded"]))
+        guard !started.isEmpty else { return decisions }
+        let runs = SQL.array(started.map { $0.start.run.description }), steps = SQL.array(started.map { $0.start.step.rawValue })
+        try connection.query("""
+            UPDATE steps s SET status = 'running', attempts = u.n, fencing_token = u.t, started_at = now(),
+                lease_expires_at = now() + make_interval(secs => u.l::float8 / 1000)
+            FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS u(r, st, n, t, l)
+            WHERE s.run_id = u.r AND s.step_id = u.st
+            """, [runs, steps, SQL.array(started.map { String($0.number) }), SQL.array(started.map { String($0.token) }),
+                  SQL.array(started.map { String($0.start.lease.milliseconds) })])
+        let superseded = started.filter { $0.superseding != nil }
+        if !superseded.isEmpty {
+            try connection.query("""
+                UPDATE step_attempts a SET status = 'superseded', finished_at = now()
+                FROM unnest($1::uuid[], $2::text[], $3::int[]) AS u(r, st, n)
+                WHERE a.run_id = u.r AND a.step_id = u.st AND a.attempt = u.n AND a.status = 'running'
+                """, [SQL.array(superseded.map { $0.start.run.description }), SQL.array(superseded.map { $0.start.step.rawValue }),
+                      SQL.array(superseded.map { String($0.superseding!) })])
+        }
+        try connection.query("""
+            INSERT INTO step_attempts (run_id, step_id, attempt, tenant_id, fencing_token, status, worker, skill, phase, ledger_hit)
+            SELECT r, st, n, tn, t, 'running', $6, sk, ph, lh
+            FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::bigint[], $7::text[], $8::text[], $9::bool[]) AS u(r, st, n, tn, t, sk, ph, lh)
+            """, [runs, steps, SQL.array(started.map { String($0.number) }), SQL.array(started.map { $0.start.tenant.rawValue }),
+                  SQL.array(started.map { String($0.token) }), worker, SQL.array(started.map { $0.start.skill }),
+                  SQL.array(started.map { $0.phase.rawValue }), SQL.array(started.map { $0.ledgerHit ? "t" : "f" })])
+        return decisions
     }
 
     /// Records in the execution ledger that the execution `key` produced `output` (its side effect
@@ -145,57 +171,89 @@ extension RunStore {
     /// ends the run (`succeeded`) in the same transaction instead of sending `step.finished` to a scheduler.
     public func finishAttempts(_ finishes: [AttemptFinish], catalog: SkillCatalog? = nil) async throws -> ([StepExecution.Action], [OutboxMessage]) {
         let subjects = subjects
-        let order = finishes.indices.sorted { (finishes[$0].run.description, finishes[$0].step.rawValue) < (finishes[$1].run.description, finishes[$1].step.rawValue) }
         return try await transaction { tx in
-            var actions = [StepExecution.Action](repeating: .drop("not processed"), count: finishes.count)
-            for index in order {
-                actions[index] = try Self.finish(finishes[index], tx: tx, subjects: subjects, catalog: catalog)
-            }
-            return actions
+            try Self.finish(finishes, tx: tx, subjects: subjects, catalog: catalog)
         }
     }
 
-    private static func finish(_ finish: AttemptFinish, tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?) throws -> StepExecution.Action {
+    /// Records a batch of results with one statement per kind of write; runs whose last open step
+    /// succeeded are ended here (one scheduler transition each).
+    private static func finish(_ finishes: [AttemptFinish], tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?) throws -> [StepExecution.Action] {
         let connection = tx.connection
-        let run = finish.run, step = finish.step, attempt = finish.attempt, output = finish.output
-        let rows = try connection.query(
-            "SELECT status, attempts, fencing_token FROM steps WHERE run_id = $1 AND step_id = $2 FOR UPDATE",
-            [run.description, step.rawValue])
-        guard let row = rows.rows.first else { return .drop("step does not exist") }
-        var machine = StepExecution(
-            status: StepStatus(rawValue: try row.required("status")) ?? .pending,
-            attempts: Int(try row.required("attempts")) ?? 0, fencingToken: Int64(try row.required("fencing_token")) ?? 0)
-        let action = machine.handle(.finish(fencingToken: finish.fencingToken, outcome: finish.outcome)).first ?? .drop("no decision")
-        guard case .record = action else { return action }
-        var error: AriaError?
-        if case .failed(let failure) = finish.outcome { error = failure }
-        try connection.query("""
-            UPDATE steps SET status = $3, output = $4, error = $5, finished_at = now(), lease_expires_at = NULL WHERE run_id = $1 AND step_id = $2
-            """, [run.description, step.rawValue, machine.status.rawValue, output?.jsonString, try error.map { try SQL.json($0) }])
-        try connection.query("""
-            UPDATE step_attempts SET status = $4, error = $5, finished_at = now() WHERE run_id = $1 AND step_id = $2 AND attempt = $3
-            """, [run.description, step.rawValue, String(attempt), machine.status == .succeeded ? "succeeded" : "failed", try error.map { try SQL.json($0) }])
-        let kind: RunEventKind = machine.status == .succeeded ? .stepSucceeded : .stepFailed
-        try tx.emitNext(tenant: finish.tenant, run: run, step: step, attempt: attempt,
-                        body: RunEventBody(kind: kind, status: .running, step: step, skill: finish.skill, attempt: attempt, output: output, error: error),
-                        traceparent: finish.traceparent)
-        if let catalog, machine.status == .succeeded, try lastOpenStep(connection: connection, run: run) {
-            // Every other step has ended well: end the run here (the state machine can only succeed it, so
-            // nothing needs a dispatch, which a worker may not publish).
-            _ = try advance(tx: tx, tenant: finish.tenant, run: run, event: .stepFinished(step), catalog: catalog, subjects: subjects)
-            return action
+        let keys = Set(finishes.map { "\($0.run) \($0.step)" }).sorted()
+        let pairs = keys.map { $0.split(separator: " ").map(String.init) }
+        let rows = try connection.query("""
+            SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token
+            FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
+            ORDER BY s.run_id, s.step_id FOR UPDATE OF s
+            """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })])
+        var machines: [String: StepExecution] = [:]
+        for row in rows.rows {
+            machines["\(row["run_id"] ?? "") \(row["step_id"] ?? "")"] = StepExecution(
+                status: StepStatus(rawValue: try row.required("status")) ?? .pending,
+                attempts: Int(try row.required("attempts")) ?? 0, fencingToken: Int64(try row.required("fencing_token")) ?? 0)
         }
-        try tx.enqueue(subject: subjects.schedule, messageID: "\(run):\(step):fin:\(attempt)",
-                       envelope: Envelope(type: .stepFinished, tenant: finish.tenant, run: run, step: step, attempt: attempt, fencingToken: finish.fencingToken,
-                                          createdAt: tx.now, traceparent: finish.traceparent, body: StepFinishedBody(status: machine.status)))
-        return action
-    }
-
-    /// Whether every step of `run` has succeeded, been skipped or cancelled (the caller's step included).
-    static func lastOpenStep(connection: PostgresConnection, run: RunID) throws -> Bool {
-        try connection.query(
-            "SELECT 1 FROM steps WHERE run_id = $1 AND status NOT IN ('succeeded', 'skipped', 'cancelled') LIMIT 1",
-            [run.description]).rows.isEmpty
+        var actions: [StepExecution.Action] = []
+        var recorded: [(finish: AttemptFinish, status: StepStatus, error: AriaError?)] = []
+        for finish in finishes {
+            let key = "\(finish.run) \(finish.step)"
+            guard var machine = machines[key] else {
+                actions.append(.drop("step does not exist"))
+                continue
+            }
+            let action = machine.handle(.finish(fencingToken: finish.fencingToken, outcome: finish.outcome)).first ?? .drop("no decision")
+            machines[key] = machine
+            actions.append(action)
+            guard case .record = action else { continue }
+            var error: AriaError?
+            if case .failed(let failure) = finish.outcome { error = failure }
+            recorded.append((finish, machine.status, error))
+            try tx.emitNext(tenant: finish.tenant, run: finish.run, step: finish.step, attempt: finish.attempt,
+                            body: RunEventBody(kind: machine.status == .succeeded ? .stepSucceeded : .stepFailed, status: .running, step: finish.step,
+                                               skill: finish.skill, attempt: finish.attempt, output: finish.output, error: error),
+                            traceparent: finish.traceparent)
+        }
+        guard !recorded.isEmpty else { return actions }
+        let runs = SQL.array(recorded.map { $0.finish.run.description }), steps = SQL.array(recorded.map { $0.finish.step.rawValue })
+        let statuses = SQL.array(recorded.map { $0.status.rawValue })
+        let errors = SQL.array(try recorded.map { try $0.error.map { try SQL.json($0) } })
+        try connection.query("""
+            UPDATE steps s SET status = u.status, output = u.output, error = u.error, finished_at = now(), lease_expires_at = NULL
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[]) AS u(r, st, status, output, error)
+            WHERE s.run_id = u.r AND s.step_id = u.st
+            """, [runs, steps, statuses, SQL.array(recorded.map { $0.finish.output?.jsonString }), errors])
+        try connection.query("""
+            UPDATE step_attempts a SET status = u.status, error = u.error, finished_at = now()
+            FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[]) AS u(r, st, n, status, error)
+            WHERE a.run_id = u.r AND a.step_id = u.st AND a.attempt = u.n
+            """, [runs, steps, SQL.array(recorded.map { String($0.finish.attempt) }), statuses, errors])
+        // Runs whose every step has now ended well are ended here; the others hear from a scheduler.
+        var complete = Set<RunID>()
+        if catalog != nil {
+            let succeededRuns = Set(recorded.filter { $0.status == .succeeded }.map(\.finish.run))
+            if !succeededRuns.isEmpty {
+                let open = Set(try connection.query("""
+                    SELECT DISTINCT run_id::text FROM steps WHERE run_id = ANY($1::uuid[]) AND status NOT IN ('succeeded', 'skipped', 'cancelled')
+                    """, [SQL.array(succeededRuns.map(\.description))]).rows.compactMap { RunID($0[0] ?? "") })
+                complete = succeededRuns.subtracting(open)
+            }
+        }
+        var ended = Set<RunID>()
+        for item in recorded {
+            let finish = item.finish
+            if let catalog, complete.contains(finish.run) {
+                // The state machine can only succeed such a run: nothing needs a dispatch, which a worker may not publish.
+                if ended.insert(finish.run).inserted {
+                    _ = try advance(tx: tx, tenant: finish.tenant, run: finish.run, event: .stepFinished(finish.step), catalog: catalog, subjects: subjects)
+                }
+                continue
+            }
+            try tx.enqueue(subject: subjects.schedule, messageID: "\(finish.run):\(finish.step):fin:\(finish.attempt)",
+                           envelope: Envelope(type: .stepFinished, tenant: finish.tenant, run: finish.run, step: finish.step, attempt: finish.attempt,
+                                              fencingToken: finish.fencingToken, createdAt: tx.now, traceparent: finish.traceparent,
+                                              body: StepFinishedBody(status: item.status)))
+        }
+        return actions
     }
 }
 

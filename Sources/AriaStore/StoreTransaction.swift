@@ -62,6 +62,7 @@ public final class StoreTransaction {
     let subjects: SubjectResolver
     let now: Date
     private var outbox: [OutboxMessage] = []
+    private var deferred: [(tenant: TenantID, run: RunID, step: StepID?, attempt: Int?, body: RunEventBody, traceparent: String?)] = []
     private var events: [(tenant: TenantID, run: RunID, seq: Int64, kind: RunEventKind, body: String)] = []
 
     /// Starts collecting for a transaction on `connection`.
@@ -92,10 +93,36 @@ public final class StoreTransaction {
                                     messageID: "\(run):\(seq)", headers: headers, payload: payload))
     }
 
-    /// Reserves the next seq and records one event.
+    /// Records one event with the run's next seq. The seqs of all such events are reserved together when
+    /// the transaction flushes (one statement for every run it touched, which also locks those run rows),
+    /// in the order the events were emitted.
     public func emitNext(tenant: TenantID, run: RunID, step: StepID? = nil, attempt: Int? = nil, body: RunEventBody, traceparent: String? = nil) throws {
-        let seq = try reserveSeq(run: run)
-        try emit(tenant: tenant, run: run, seq: seq, step: step, attempt: attempt, body: body, traceparent: traceparent)
+        deferred.append((tenant, run, step, attempt, body, traceparent))
+    }
+
+    /// Assigns seqs to the deferred events (runs locked in run-id order) and records them.
+    private func emitDeferred() throws {
+        guard !deferred.isEmpty else { return }
+        var counts: [RunID: Int] = [:]
+        for event in deferred { counts[event.run, default: 0] += 1 }
+        let runs = counts.keys.sorted { $0.description < $1.description }
+        let result = try connection.query("""
+            UPDATE runs SET last_seq = last_seq + u.n, updated_at = now()
+            FROM (SELECT * FROM unnest($1::uuid[], $2::int[]) AS u(r, n) ORDER BY r) AS u
+            WHERE run_id = u.r RETURNING run_id, last_seq
+            """, [SQL.array(runs.map(\.description)), SQL.array(runs.map { String(counts[$0]!) })])
+        var next: [RunID: Int64] = [:]
+        for row in result.rows {
+            guard let run = RunID(row[0] ?? ""), let last = Int64(row[1] ?? "") else { continue }
+            next[run] = last - Int64(counts[run] ?? 0) + 1
+        }
+        let events = deferred
+        deferred.removeAll()
+        for event in events {
+            guard let seq = next[event.run] else { throw AriaError(.notFound, "run \(event.run) does not exist") }
+            next[event.run] = seq + 1
+            try emit(tenant: event.tenant, run: event.run, seq: seq, step: event.step, attempt: event.attempt, body: event.body, traceparent: event.traceparent)
+        }
     }
 
     /// Queues an internal intent (plan this run, start it, dispatch a step, a step finished).
@@ -105,6 +132,7 @@ public final class StoreTransaction {
 
     /// Writes the collected events and outbox rows; returns the outbox messages with their ids.
     public func flush(outboxGrace: AriaDuration) throws -> [OutboxMessage] {
+        try emitDeferred()
         if !events.isEmpty {
             try connection.query("""
                 INSERT INTO run_events (tenant_id, run_id, seq, kind, body)
