@@ -111,7 +111,9 @@ public enum ServiceMain {
             logger.info("stopped")
         } catch {
             logger.critical("cannot run", metadata: ["error": "\(error)"])
-            exit(1)
+            // A setting that turns out invalid once connected (a worker's pool and skills) is a
+            // configuration error like one found while reading: status 2.
+            exit((error as? AriaError)?.code == .invalidConfiguration ? 2 : 1)
         }
     }
 }

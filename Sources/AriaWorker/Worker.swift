@@ -19,7 +19,7 @@ public struct Worker: Sendable {
         self.skills = skills
     }
 
-    /// The worker's components: its consumer, with `ARIA_WORKER_SLOTS` slots.
+    /// The worker's components: its presence (``WorkerPresenceService``) and its consumer, with `ARIA_WORKER_SLOTS` slots.
     public func services() async throws -> [any Service] {
         let consumer = Consumers.worker(pool: context.configuration.workerPool)
         try await BusProvisioner(jetStream: context.jetStream, logger: context.logger).requireConsumer(stream: Streams.work, consumer: consumer)
@@ -28,10 +28,12 @@ public struct Worker: Sendable {
         let ackWait = try await context.jetStream.consumerInfo(stream: Streams.work, consumer: consumer).config.ackWait
         let heartbeat = max(ackWait / 3, .milliseconds(100))
         context.logger.info("lease heartbeat", metadata: ["ack_wait": "\(ackWait)", "interval": "\(heartbeat)"])
-        return [ConsumerLoop(
+        let inFlight = SharedCounter()
+        // Presence first: it stops after the consumer has drained.
+        return [try await WorkerPresenceService.make(context: context, skills: skills, inFlight: inFlight), ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.work, consumer: consumer,
             slots: context.configuration.workerSlots, fetchBatch: min(context.configuration.fetchBatch, context.configuration.workerSlots),
-            handlerBatch: 1, store: context.store, logger: context.logger) { messages in
+            handlerBatch: 1, store: context.store, logger: context.logger, inFlight: inFlight) { messages in
                 var outcomes: [HandlingOutcome] = []
                 for message in messages { outcomes.append(await self.handle(message, heartbeat: heartbeat)) }
                 return outcomes

@@ -23,5 +23,9 @@ await ServiceMain.run(service: "worker") { context in
         }
         userDatabase = PostgresPool(config: config, maxConnections: 4, logger: context.logger)
     }
-    return try await Worker(context: context, skills: .standard(httpClient: client, workspaceRoot: workspaces, userDatabase: userDatabase)).services()
+    // Pools: only the skills of ARIA_WORKER_POOL (ARIA_SKILL_POOLS may move skills between pools), or the
+    // ARIA_WORKER_SKILLS subset of them.
+    let available = SkillSet.standard(httpClient: client, workspaceRoot: workspaces, userDatabase: userDatabase)
+    let skills = try await Worker.poolSkills(context: context, available: available, catalog: try SkillCatalog.configured(reader: reader))
+    return try await Worker(context: context, skills: skills).services()
 }
