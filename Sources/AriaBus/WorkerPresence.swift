@@ -1,4 +1,5 @@
 import AriaCore
+import AriaNATS
 import Foundation
 
 /// What a live worker says about itself in the ``Buckets/workers`` bucket, under its worker id.
@@ -58,4 +59,14 @@ public struct WorkerPresence: Codable, Sendable, Equatable {
 public enum AriaVersion {
     /// The version string, reported by workers in their presence.
     public static let current = "0.1.0"
+}
+
+extension WorkerPresence {
+    /// The live workers in the presence `bucket`, sorted by pool, then worker; values that do not decode
+    /// are skipped.
+    public static func all(in bucket: KeyValueStore, timeout: Duration = .seconds(5)) async throws -> [WorkerPresence] {
+        try await bucket.entries(timeout: timeout)
+            .compactMap { try? Wire.decode(WorkerPresence.self, from: $0.value) }
+            .sorted { ($0.pool, $0.worker) < ($1.pool, $1.worker) }
+    }
 }
