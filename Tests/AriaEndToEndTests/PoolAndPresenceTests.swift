@@ -157,11 +157,15 @@ struct PoolAndPresenceTests {
             name: "skills", replicas: ["gateway": 0, "planner": 0, "scheduler": 0, "worker": 0], environment: ["ARIA_SKILL_POOLS": "sleep=slow"])
         _ = try await query(cluster, """
             INSERT INTO skill_breakers (skill, state, consecutive_failures, opened_at, last_error, updated_at)
-            VALUES ('http_call', 'open', 5, now() - interval '10 seconds', '{"code":"http_failed","message":"down","category":"transient","details":{}}', now())
+            VALUES ('http_call', 'open', 5, now() - interval '10 seconds', '{"code":"http_failed","message":"down","category":"transient","details":{}}', now()),
+                   ('retired_skill', 'half_open', 3, now() - interval '1 minute', NULL, now())
             """)
         let json = try JSONValue(parsing: Array(try await runAria(cluster, ["skills", "--json"]).utf8))
         let skills = try #require(json.arrayValue)
-        #expect(skills.compactMap { $0["name"]?.stringValue } == SkillCatalog.builtIn.skills.keys.sorted())
+        #expect(skills.compactMap { $0["name"]?.stringValue } == (SkillCatalog.builtIn.skills.keys + ["retired_skill"]).sorted())
+        // A breaker of a skill the registry no longer has is listed too, without registry fields.
+        let retired = try #require(skills.first { $0["name"] == "retired_skill" })
+        #expect(retired["pool"] == nil && retired["breaker"]?["state"] == "half_open")
         let sleep = try #require(skills.first { $0["name"] == "sleep" })
         #expect(sleep["pool"] == "slow" && sleep["version"] == "1.0.0" && sleep["default_timeout"] == "11m")
         #expect(sleep["breaker"]?["state"] == "closed" && sleep["breaker"]?["consecutive_failures"] == 0)
@@ -173,6 +177,7 @@ struct PoolAndPresenceTests {
         let httpLine = try #require(table.split(separator: "\n").first { $0.hasPrefix("http_call ") })
         #expect(httpLine.contains("open") && httpLine.contains("http_failed") && httpLine.contains("s ago"))
         #expect(table.split(separator: "\n").first { $0.hasPrefix("sleep ") }?.contains("slow") == true)
+        #expect(table.split(separator: "\n").first { $0.hasPrefix("retired_skill ") }?.contains("(not in registry)") == true)
         await TestCluster.stop(cluster)
     }
 }
