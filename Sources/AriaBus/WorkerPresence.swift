@@ -42,6 +42,7 @@ public struct WorkerPresence: Codable, Sendable, Equatable {
         self.version = version
     }
 
+    /// The JSON field names.
     enum CodingKeys: String, CodingKey {
         case worker, pool, skills, slots, inFlight = "in_flight", host, pid, startedAt = "started_at", updatedAt = "updated_at", version
     }

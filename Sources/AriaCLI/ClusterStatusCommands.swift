@@ -9,6 +9,7 @@ import Logging
 
 /// `aria workers`: the live workers, from the `ARIA_WORKERS` presence bucket (admin NATS user).
 struct WorkersCommand: AsyncParsableCommand {
+    /// The command's name and help.
     static let configuration = CommandConfiguration(
         commandName: "workers", abstract: "List live workers: id, pool, skills, slots, steps in flight, age (admin).")
 
@@ -16,6 +17,7 @@ struct WorkersCommand: AsyncParsableCommand {
     @Flag(help: "Print the workers' presence records as a JSON array.") var json = false
     @Option(help: "Only the workers of this pool.") var pool: String?
 
+    /// Reads the bucket as the admin and prints the workers.
     func run() async throws {
         let environment = cluster.environment
         let nats = try await NATSConnection.connect(
@@ -45,6 +47,7 @@ struct WorkersCommand: AsyncParsableCommand {
 
 /// `aria skills`: the skill registry with each skill's circuit breaker (Postgres).
 struct SkillsCommand: AsyncParsableCommand {
+    /// The command's name and help.
     static let configuration = CommandConfiguration(
         commandName: "skills", abstract: "List the skills (name, version, pool, default timeout) with their circuit breakers.")
 
@@ -64,6 +67,7 @@ struct SkillsCommand: AsyncParsableCommand {
         /// Its breaker.
         var breaker: Breaker
 
+        /// The JSON field names.
         enum CodingKeys: String, CodingKey { case name, version, pool, defaultTimeout = "default_timeout", breaker }
     }
 
@@ -82,11 +86,13 @@ struct SkillsCommand: AsyncParsableCommand {
         /// When it last changed; nil for a skill that never had a counted failure.
         var updatedAt: Date?
 
+        /// The JSON field names.
         enum CodingKeys: String, CodingKey {
             case state, consecutiveFailures = "consecutive_failures", openedAt = "opened_at", probeAt = "probe_at", lastError = "last_error", updatedAt = "updated_at"
         }
     }
 
+    /// Reads the catalog (with `ARIA_SKILL_POOLS`) and the breakers, and prints them.
     func run() async throws {
         let environment = cluster.environment
         let catalog = try SkillCatalog.configured(reader: environment.reader)

@@ -165,11 +165,13 @@ extension JetStreamContext {
 public final class KeyValueStore: Sendable {
     /// The bucket's name.
     public let bucket: String
+    /// The nats.c store.
     let handle: KeyValueHandle
     // nats.c keeps its own reference to the JetStream context; this one keeps the Swift wrapper (and
     // its error handler context) alive as long as the store.
     private let jetStream: JetStreamContext
 
+    /// Wraps a bound store.
     init(bucket: String, handle: KeyValueHandle, jetStream: JetStreamContext) {
         self.bucket = bucket
         self.handle = handle
@@ -283,6 +285,7 @@ final class KeyValueHandle: @unchecked Sendable {
     /// The nats.c store.
     let pointer: OpaquePointer
 
+    /// Takes ownership of `pointer`.
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
 
     // Only frees memory (nats.c releases its reference to the JetStream context); nothing blocks.

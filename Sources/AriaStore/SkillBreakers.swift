@@ -90,11 +90,13 @@ enum SkillBreakerRows {
         return lockedResult
     }
 
+    /// The skill's breaker, nil without a row; `lock` takes the row's lock until the transaction ends.
     static func read(connection: PostgresConnection, skill: String, lock: Bool) throws -> CircuitBreaker? {
         let result = try connection.query("SELECT \(columns) FROM skill_breakers WHERE skill = $1\(lock ? " FOR UPDATE" : "")", [skill])
         return try result.rows.first.map(breaker)
     }
 
+    /// The breaker of a row selected with ``columns``.
     static func breaker(_ row: PostgresRow) throws -> CircuitBreaker {
         let stateText = try row.required("state")
         guard let state = CircuitBreaker.State(rawValue: stateText) else {
@@ -106,6 +108,7 @@ enum SkillBreakerRows {
             lastError: try SQL.decode(AriaError.self, row["last_error"]))
     }
 
+    /// Stores `breaker` in the skill's (existing, locked) row.
     static func write(connection: PostgresConnection, skill: String, breaker: CircuitBreaker, now: Date) throws {
         try connection.query("""
             UPDATE skill_breakers SET state = $2, consecutive_failures = $3, opened_at = to_timestamp($4::float8 / 1000),

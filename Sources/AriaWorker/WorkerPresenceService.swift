@@ -23,6 +23,7 @@ public struct WorkerPresenceService: Service {
     let template: WorkerPresence
     /// The consumer's in-flight step count.
     let inFlight: SharedCounter
+    /// Where failures to announce are logged.
     let logger: Logger
 
     /// Creates the service for `bucket` (already bound), refreshing every `interval`.
