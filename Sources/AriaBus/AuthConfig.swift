@@ -1,4 +1,5 @@
 import AriaCore
+import AriaNATS
 
 /// The NATS users of a cluster and their least-privilege permissions; renders `nats-server.conf`.
 ///
@@ -45,6 +46,12 @@ public struct NATSAuthConfig: Sendable {
         ["$JS.API.CONSUMER.INFO.\(stream).\(consumer)", "$JS.API.CONSUMER.MSG.NEXT.\(stream).\(consumer)", "$JS.ACK.\(stream).\(consumer).>"]
     }
 
+    /// Permissions to bind to a key-value bucket and put or delete keys in it, without reading it (binding
+    /// reads the bucket's stream info; put acknowledgements come back to the user's inbox).
+    static func bucketWriter(_ bucket: String) -> [String] {
+        ["$JS.API.STREAM.INFO.\(KeyValueConfig.streamName(bucket: bucket))", KeyValueConfig.subject(bucket: bucket, key: ">")]
+    }
+
     /// Every user with its permissions.
     public var users: [User] {
         let events = "aria.t.*.events.>"
@@ -63,7 +70,8 @@ public struct NATSAuthConfig: Sendable {
                  publish: [events, "aria.int.work.*", Subjects.cancelNotice] + Self.consumer(Streams.schedule, Consumers.scheduler),
                  subscribe: [Subjects.serviceInboxPrefix("scheduler") + ".>"]),
             user("worker",
-                 publish: [events, Subjects.scheduleIntake] + workerPools.flatMap { Self.consumer(Streams.work, Consumers.worker(pool: $0)) },
+                 publish: [events, Subjects.scheduleIntake] + workerPools.flatMap { Self.consumer(Streams.work, Consumers.worker(pool: $0)) }
+                    + Self.bucketWriter(Buckets.workers),
                  subscribe: [Subjects.serviceInboxPrefix("worker") + ".>", Subjects.cancelNotice]),
         ]
         for tenant in tenants {

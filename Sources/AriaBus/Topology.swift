@@ -18,6 +18,13 @@ public enum Streams {
     public static let events = "ARIA_EVENTS_V1"
 }
 
+/// JetStream key-value buckets.
+public enum Buckets {
+    /// Worker presence: `<worker id>` → ``WorkerPresence`` JSON, put by every worker every TTL/3 and
+    /// deleted on graceful drain; a killed worker's key expires after the TTL (`ARIA_BUS_WORKERS_TTL`).
+    public static let workers = "ARIA_WORKERS"
+}
+
 /// Durable consumer names.
 public enum Consumers {
     /// The gateways' consumer on ``Streams/submit``.
@@ -49,6 +56,9 @@ public struct BusSettings: Sendable {
     public var eventsMaxAge: AriaDuration
     /// `ARIA_BUS_WORKER_POOLS`: comma-separated worker pools to create consumers for. Default `default`.
     public var workerPools: [String]
+    /// `ARIA_BUS_WORKERS_TTL`: how long a worker's presence outlives its last heartbeat (workers announce
+    /// themselves every third of it). Default 15s.
+    public var workersTTL: AriaDuration
 
     /// Reads the settings.
     public init(reader: ConfigReader = ConfigReader()) throws(AriaError) {
@@ -63,6 +73,16 @@ public struct BusSettings: Sendable {
         for pool in workerPools where !SubjectSafeName.isValid(pool) {
             throw AriaError(.invalidConfiguration, "ARIA_BUS_WORKER_POOLS: '\(pool)' must match [a-z0-9_-]{1,64}")
         }
+        workersTTL = try reader.duration("ARIA_BUS_WORKERS_TTL", default: .seconds(15))
+        guard workersTTL.milliseconds >= 300 else {
+            throw AriaError(.invalidConfiguration, "ARIA_BUS_WORKERS_TTL must be at least 300ms")
+        }
+    }
+
+    /// The key-value bucket definitions.
+    public var buckets: [KeyValueConfig] {
+        [KeyValueConfig(bucket: Buckets.workers, summary: "Aria worker presence", ttl: workersTTL.duration, history: 1,
+                        maxValueSize: 64 * 1024, storage: .file)]
     }
 
     /// The stream definitions.
@@ -118,6 +138,21 @@ public struct BusProvisioner: Sendable {
         for (stream, consumer) in settings.consumers {
             _ = try await jetStream.addOrUpdateConsumer(stream: stream, consumer)
             logger.info("consumer ready", metadata: ["stream": "\(stream)", "consumer": "\(consumer.durable)"])
+        }
+        for bucket in settings.buckets {
+            _ = try await jetStream.createOrUpdateKeyValue(bucket)
+            logger.info("bucket ready", metadata: ["bucket": "\(bucket.bucket)", "ttl": "\(bucket.ttl.map { "\($0)" } ?? "none")"])
+        }
+    }
+
+    /// Binds to a key-value bucket; throws `bus_not_provisioned` unless it exists and this service's user may use it.
+    public func requireBucket(_ bucket: String) async throws -> KeyValueStore {
+        do {
+            return try await jetStream.keyValue(bucket: bucket)
+        } catch let error as NATSError where error.code == .notFound {
+            throw AriaError(.busNotProvisioned, "key-value bucket \(bucket) does not exist; run `aria migrate`")
+        } catch let error as NATSError where error.code == .timeout || error.code == .notPermitted {
+            throw AriaError(.busNotProvisioned, "key-value bucket \(bucket) cannot be read: it does not exist or this service's NATS user may not use it (\(error.code)); check `aria migrate` and the NATS configuration")
         }
     }
 

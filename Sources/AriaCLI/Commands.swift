@@ -13,7 +13,8 @@ public struct AriaCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "aria",
         abstract: "Aria: a distributed worker cluster for AI-agent jobs.",
-        subcommands: [DevCommand.self, MigrateCommand.self, SubmitCommand.self, RunCommand.self, CancelCommand.self, RerunCommand.self, AdminCommand.self, BenchCommand.self])
+        subcommands: [DevCommand.self, MigrateCommand.self, SubmitCommand.self, RunCommand.self, CancelCommand.self, RerunCommand.self,
+                      WorkersCommand.self, SkillsCommand.self, AdminCommand.self, BenchCommand.self])
     /// Creates the command.
     public init() {}
 
@@ -54,7 +55,7 @@ struct MigrateCommand: AsyncParsableCommand {
         let environment = cluster.environment
         let logger = cluster.logger
         try await Provisioning.migrate(environment: environment, sql: !busOnly, bus: !sqlOnly, logger: logger)
-        print("migrated: schema version \(Migrations.latest); streams \(Streams.submit), \(Streams.plan), \(Streams.schedule), \(Streams.work), \(Streams.events)")
+        print("migrated: schema version \(Migrations.latest); streams \(Streams.submit), \(Streams.plan), \(Streams.schedule), \(Streams.work), \(Streams.events); bucket \(Buckets.workers)")
     }
 }
 

@@ -16,6 +16,21 @@ struct DevCommand: AsyncParsableCommand {
         @Option(help: "Scheduler replicas.") var schedulers = 1
         @Option(help: "Planner replicas.") var planners = 1
         @Option(help: "Plan templates directory.") var plans = "config/plans"
+        @Option(name: .customLong("pool"), help: "Workers of another skill pool, <pool>=<count> (repeatable), e.g. --pool slow=2; move skills there with ARIA_SKILL_POOLS.")
+        var pools: [String] = []
+
+        /// `--pool` values as worker counts by pool.
+        func poolWorkers() throws -> [String: Int] {
+            var counts: [String: Int] = [:]
+            for item in pools {
+                let parts = item.split(separator: "=", omittingEmptySubsequences: false).map(String.init)
+                guard parts.count == 2, SubjectSafeName.isValid(parts[0]), let count = Int(parts[1]), count >= 0 else {
+                    throw ValidationError("--pool must be <pool>=<count> with a pool name matching [a-z0-9_-]{1,64}, got '\(item)'")
+                }
+                counts[parts[0]] = count
+            }
+            return counts
+        }
 
         func run() async throws {
             let state = cluster.stateDir.map { URL(fileURLWithPath: $0).standardizedFileURL } ?? ClusterEnvironment.defaultStateDirectory()
@@ -25,9 +40,12 @@ struct DevCommand: AsyncParsableCommand {
             }
             var logger = cluster.logger
             logger.logLevel = cluster.verbose ? .debug : .notice
-            let options = LocalClusterOptions(
+            var options = LocalClusterOptions(
                 stateDirectory: state, plansDirectory: URL(fileURLWithPath: plans).standardizedFileURL,
                 replicas: ["gateway": gateways, "planner": planners, "scheduler": schedulers, "worker": workers], detached: true)
+            options.poolWorkers = try poolWorkers()
+            // Recorded in cluster.env, so that `aria skills` shows the pools the services use.
+            if let assignments = ProcessInfo.processInfo.environment["ARIA_SKILL_POOLS"] { options.environment["ARIA_SKILL_POOLS"] = assignments }
             let local = try await LocalCluster.up(options, logger: logger)
             print("""
             Aria local cluster is up (state: \(state.path))

@@ -18,8 +18,12 @@ public struct LocalClusterOptions: Sendable {
     public var tenants: [TenantID]
     /// Tenants with a NATS user but no tenants row (to test `unknown_tenant`).
     public var natsOnlyTenants: [TenantID] = []
-    /// Replicas per service (`gateway`, `planner`, `scheduler`, `worker`).
+    /// Replicas per service (`gateway`, `planner`, `scheduler`, `worker`); the `worker` replicas serve
+    /// `ARIA_WORKER_POOL` from `environment` (default `default`).
     public var replicas: [String: Int]
+    /// Worker replicas of further skill pools, by pool (`worker-<pool>-<n>`, with `ARIA_WORKER_POOL=<pool>`).
+    /// Every pool gets its consumer and NATS permissions (added to `ARIA_BUS_WORKER_POOLS`).
+    public var poolWorkers: [String: Int] = [:]
     /// Extra `ARIA_*` settings for every service and for `aria migrate` (bus settings).
     public var environment: [String: String]
     /// Whether the cluster outlives this process (`aria dev up`, stopped later by `aria dev down`), rather
@@ -73,7 +77,9 @@ public final class LocalCluster: @unchecked Sendable {
     }
 
     /// Starts servers, migrates, seeds tenants and starts every service; waits until all are ready.
-    public static func up(_ options: LocalClusterOptions, logger: Logger) async throws -> LocalCluster {
+    public static func up(_ requested: LocalClusterOptions, logger: Logger) async throws -> LocalCluster {
+        var options = requested
+        options.environment["ARIA_BUS_WORKER_POOLS"] = workerPools(requested).joined(separator: ",")
         let fm = FileManager.default
         let state = options.stateDirectory
         for sub in ["", "logs", "run", "nats"] {
@@ -114,6 +120,9 @@ public final class LocalCluster: @unchecked Sendable {
                     _ = try cluster.startService(service, index: index)
                 }
             }
+            for (pool, count) in options.poolWorkers.sorted(by: { $0.key < $1.key }) where count > 0 {
+                for index in 1...count { _ = try cluster.startWorker(pool: pool, index: index) }
+            }
             try await cluster.waitUntilReady(timeout: .seconds(60))
         } catch {
             await cluster.down()
@@ -122,8 +131,13 @@ public final class LocalCluster: @unchecked Sendable {
         return cluster
     }
 
+    /// The pools that need a consumer: `ARIA_BUS_WORKER_POOLS` (default `default`), the regular workers'
+    /// pool and every pool of `poolWorkers`, in that order without repeats.
     static func workerPools(_ options: LocalClusterOptions) -> [String] {
-        (options.environment["ARIA_BUS_WORKER_POOLS"] ?? "default").split(separator: ",").map { String($0) }
+        var pools = (options.environment["ARIA_BUS_WORKER_POOLS"] ?? "default").split(separator: ",").map { String($0) }
+        let extra = [options.environment["ARIA_WORKER_POOL"] ?? "default"] + options.poolWorkers.keys.sorted()
+        for pool in extra where !pools.contains(pool) { pools.append(pool) }
+        return pools
     }
 
     static func randomSecret() -> String {
@@ -153,14 +167,19 @@ public final class LocalCluster: @unchecked Sendable {
 
     /// The environment of one service replica.
     public func environment(service: String, index: Int) -> [String: String] {
+        environment(service: service, name: "\(service)-\(index)")
+    }
+
+    /// The environment of the replica called `name` (its instance name) of `service`.
+    func environment(service: String, name: String) -> [String: String] {
         var values = options.environment
         values["ARIA_NATS_URL"] = nats.url
         values["ARIA_NATS_USER"] = service
         values["ARIA_NATS_PASSWORD"] = secrets[NATSAuthConfig.passwordVariable(user: service)]
         values["ARIA_DATABASE_URL"] = postgres.url
-        values["ARIA_INSTANCE"] = "\(service)-\(index)"
+        values["ARIA_INSTANCE"] = name
         values["ARIA_PLANS_DIR"] = options.plansDirectory.standardizedFileURL.path
-        values["ARIA_READY_FILE"] = readyFile(service: service, index: index).path
+        values["ARIA_READY_FILE"] = readyFile(name: name).path
         if values["ARIA_WORKSPACE_ROOT"] == nil {
             values["ARIA_WORKSPACE_ROOT"] = options.stateDirectory.appendingPathComponent("workspaces").path
         }
@@ -174,19 +193,35 @@ public final class LocalCluster: @unchecked Sendable {
 
     /// The ready file of a replica.
     public func readyFile(service: String, index: Int) -> URL {
-        options.stateDirectory.appendingPathComponent("run/\(service)-\(index).ready")
+        readyFile(name: "\(service)-\(index)")
+    }
+
+    /// The ready file of the replica called `name`.
+    public func readyFile(name: String) -> URL {
+        options.stateDirectory.appendingPathComponent("run/\(name).ready")
     }
 
     /// Starts replica `index` of `service` (replacing a stopped one of that name).
     @discardableResult
     public func startService(_ service: String, index: Int, extraEnvironment: [String: String] = [:]) throws -> ManagedProcess {
-        let name = "\(service)-\(index)"
+        try launch(service: service, name: "\(service)-\(index)", extraEnvironment: extraEnvironment)
+    }
+
+    /// Starts worker `index` of skill pool `pool`, called `worker-<pool>-<index>` (replacing a stopped one of
+    /// that name). The pool needs a consumer: start the cluster with it in ``LocalClusterOptions/poolWorkers``.
+    @discardableResult
+    public func startWorker(pool: String, index: Int, extraEnvironment: [String: String] = [:]) throws -> ManagedProcess {
+        try launch(service: "worker", name: "worker-\(pool)-\(index)",
+                   extraEnvironment: ["ARIA_WORKER_POOL": pool].merging(extraEnvironment) { _, new in new })
+    }
+
+    private func launch(service: String, name: String, extraEnvironment: [String: String]) throws -> ManagedProcess {
         let executable = options.binDirectory.appendingPathComponent("aria-\(service)").path
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw LocalClusterError(code: .missingTool, message: "\(executable) not found; run `swift build` first")
         }
-        try? FileManager.default.removeItem(at: readyFile(service: service, index: index))
-        let environment = environment(service: service, index: index).merging(extraEnvironment) { _, new in new }
+        try? FileManager.default.removeItem(at: readyFile(name: name))
+        let environment = environment(service: service, name: name).merging(extraEnvironment) { _, new in new }
         let process = try ManagedProcess(name: name, executable: executable, arguments: [], environment: environment,
                                          logFile: options.stateDirectory.appendingPathComponent("logs/\(name).log"))
         try "\(process.pid)\n".write(to: options.stateDirectory.appendingPathComponent("run/\(name).pid"), atomically: true, encoding: .utf8)

@@ -38,9 +38,12 @@ public struct ConsumerLoop: Service {
     let store: RunStore
     let logger: Logger
     let handler: Handler
+    /// Messages fetched and not yet settled (readable by others, e.g. the worker's presence).
+    let inFlight: SharedCounter
 
-    /// Creates a loop.
-    public init(jetStream: JetStreamContext, stream: String, consumer: String, slots: Int, fetchBatch: Int, handlerBatch: Int, store: RunStore, logger: Logger, handler: @escaping Handler) {
+    /// Creates a loop; `inFlight` counts the messages it holds.
+    public init(jetStream: JetStreamContext, stream: String, consumer: String, slots: Int, fetchBatch: Int, handlerBatch: Int, store: RunStore, logger: Logger,
+                inFlight: SharedCounter = SharedCounter(), handler: @escaping Handler) {
         self.jetStream = jetStream
         self.stream = stream
         self.consumer = consumer
@@ -50,12 +53,13 @@ public struct ConsumerLoop: Service {
         self.store = store
         self.logger = logger
         self.handler = handler
+        self.inFlight = inFlight
     }
 
     /// Pulls and handles until graceful shutdown; then lets in-flight work finish (or nak on cancellation).
     public func run() async throws {
         let subscription = try await bind()
-        let inFlight = SharedCounter()
+        let inFlight = inFlight
         let (slotFreed, signalSlot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         var slotIterator = slotFreed.makeAsyncIterator()
         let stopping = SharedFlag()

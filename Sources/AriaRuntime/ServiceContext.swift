@@ -42,7 +42,7 @@ public struct ServiceContext: Sendable {
         let pool = PostgresPool(config: try PostgresConfig(url: configuration.databaseURL.value),
                                 maxConnections: configuration.databasePoolSize, logger: logger)
         try await Migrator(pool: pool, logger: logger).checkSchema()
-        let store = RunStore(pool: pool, origin: service, subjects: Subjects(), outboxGrace: configuration.outboxGrace)
+        let store = RunStore(pool: pool, origin: service, subjects: Subjects(), outboxGrace: configuration.outboxGrace, breakers: configuration.breaker)
         let relay = OutboxRelay(store: store, jetStream: jetStream, sweepInterval: configuration.outboxSweepInterval, logger: logger)
         let readiness = Readiness(nats: nats, pool: pool, file: configuration.readyFile, logger: logger)
         return ServiceContext(service: service, configuration: configuration, logger: logger, nats: nats, jetStream: jetStream,
@@ -111,7 +111,9 @@ public enum ServiceMain {
             logger.info("stopped")
         } catch {
             logger.critical("cannot run", metadata: ["error": "\(error)"])
-            exit(1)
+            // A setting that turns out invalid once connected (a worker's pool and skills) is a
+            // configuration error like one found while reading: status 2.
+            exit((error as? AriaError)?.code == .invalidConfiguration ? 2 : 1)
         }
     }
 }

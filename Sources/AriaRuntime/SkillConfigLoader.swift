@@ -16,8 +16,10 @@ public enum SkillConfigLoader {
     ///
     /// - Throws: `invalid_configuration` when the file named by ``variable`` is missing, the file is not
     ///   YAML of the expected shape, or a setting is unknown, invalid, or a secret written inline.
+    /// `ARIA_SKILL_POOLS` (`skill=pool,...`) is applied last, so every service routes and runs skills alike.
     public static func catalog(environment: [String: String] = ProcessInfo.processInfo.environment) throws(AriaError) -> SkillCatalog {
-        try SkillCatalog.builtIn(configuration: configuration(environment: environment))
+        let base = try SkillCatalog.builtIn(configuration: configuration(environment: environment))
+        return try SkillCatalog.configured(base: base, reader: ConfigReader(environment: environment))
     }
 
     /// The catalog, or exit with status 2 after printing the error (a service's start-up, before logging exists).

@@ -227,6 +227,16 @@ extension RunStore {
             FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[]) AS u(r, st, n, status, error)
             WHERE a.run_id = u.r AND a.step_id = u.st AND a.attempt = u.n
             """, [runs, steps, SQL.array(recorded.map { String($0.finish.attempt) }), statuses, errors])
+        // Feed the skills' circuit breakers (a run of successes of one skill is one event).
+        if let breakers = tx.breakers {
+            var lastWasSuccess: [String: Bool] = [:]
+            for item in recorded {
+                let skill = item.finish.skill
+                if item.error == nil, lastWasSuccess[skill] == true { continue }
+                lastWasSuccess[skill] = item.error == nil
+                try recordSkillOutcome(connection: connection, skill: skill, error: item.error, now: tx.now, settings: breakers)
+            }
+        }
         // Runs whose every step has now ended well are ended here; the others hear from a scheduler.
         var complete = Set<RunID>()
         if catalog != nil {

@@ -110,6 +110,18 @@ extension RunStore {
                         pending.append(.stepFinished(stepID))
                         continue
                     }
+                    if let breakers = tx.breakers, case .wait(let until) = try breakerGate(connection: connection, skill: skill, now: tx.now, settings: breakers) {
+                        // The skill's circuit breaker is open: the step waits (no attempt is used) and the timer
+                        // tries again when a probe may go.
+                        try connection.query(
+                            "UPDATE steps SET status = 'waiting', phase = $3, not_before = to_timestamp($4::float8 / 1000) WHERE run_id = $1 AND step_id = $2",
+                            [run.description, stepID.rawValue, phase.rawValue, String(Int64((until.timeIntervalSince1970 * 1000).rounded()))])
+                        try tx.emitNext(tenant: tenant, run: run, step: stepID,
+                                        body: RunEventBody(kind: .stepRetrying, status: .running, step: stepID, skill: skill,
+                                                           reason: "the circuit breaker of skill '\(skill)' is open", notBefore: until),
+                                        traceparent: traceparent)
+                        continue
+                    }
                     try connection.query(
                         "UPDATE steps SET status = 'dispatched', phase = $3, not_before = NULL, dispatched_at = now() WHERE run_id = $1 AND step_id = $2",
                         [run.description, stepID.rawValue, phase.rawValue])

@@ -17,21 +17,25 @@ public struct RunStore: Sendable {
     public let outboxGrace: AriaDuration
     /// Stamps envelopes.
     public let clock: AriaClock
+    /// The skill circuit breakers' settings: dispatches are gated and attempt outcomes recorded with them
+    /// (nil: breakers are neither consulted nor fed).
+    public let breakers: CircuitBreakerSettings?
 
     /// Creates a store.
-    public init(pool: PostgresPool, origin: String, subjects: SubjectResolver, outboxGrace: AriaDuration, clock: AriaClock = SystemClock()) {
+    public init(pool: PostgresPool, origin: String, subjects: SubjectResolver, outboxGrace: AriaDuration, clock: AriaClock = SystemClock(), breakers: CircuitBreakerSettings? = nil) {
         self.pool = pool
         self.origin = origin
         self.subjects = subjects
         self.outboxGrace = outboxGrace
         self.clock = clock
+        self.breakers = breakers
     }
 
     /// Runs `body` in a transaction with a ``StoreTransaction`` and flushes its events and outbox rows.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> (T, [OutboxMessage]) {
-        let origin = origin, subjects = subjects, grace = outboxGrace, now = clock.now()
+        let origin = origin, subjects = subjects, grace = outboxGrace, now = clock.now(), breakers = breakers
         return try await pool.transaction { connection in
-            let tx = StoreTransaction(connection: connection, origin: origin, subjects: subjects, now: now)
+            let tx = StoreTransaction(connection: connection, origin: origin, subjects: subjects, now: now, breakers: breakers)
             let value = try body(tx)
             let outbox = try tx.flush(outboxGrace: grace)
             return (value, outbox)

@@ -61,16 +61,19 @@ public final class StoreTransaction {
     public let origin: String
     let subjects: SubjectResolver
     let now: Date
+    /// The breaker settings of the store (nil: breakers off).
+    let breakers: CircuitBreakerSettings?
     private var outbox: [OutboxMessage] = []
     private var deferred: [(tenant: TenantID, run: RunID, step: StepID?, attempt: Int?, body: RunEventBody, traceparent: String?)] = []
     private var events: [(tenant: TenantID, run: RunID, seq: Int64, kind: RunEventKind, body: String)] = []
 
     /// Starts collecting for a transaction on `connection`.
-    public init(connection: PostgresConnection, origin: String, subjects: SubjectResolver, now: Date) {
+    public init(connection: PostgresConnection, origin: String, subjects: SubjectResolver, now: Date, breakers: CircuitBreakerSettings? = nil) {
         self.connection = connection
         self.origin = origin
         self.subjects = subjects
         self.now = now
+        self.breakers = breakers
     }
 
     /// Reserves `count` consecutive sequence numbers of `run` (locks its row) and returns the first.

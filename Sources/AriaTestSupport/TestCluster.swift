@@ -18,10 +18,12 @@ public enum TestCluster {
     /// The package's root folder (for `config/plans`).
     public static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// Starts a cluster in a fresh temporary folder.
+    /// Starts a cluster in a fresh temporary folder; `poolWorkers` adds workers of further skill pools
+    /// (`worker-<pool>-<n>`).
     public static func start(
         name: String, replicas: [String: Int] = ["gateway": 2, "planner": 2, "scheduler": 2, "worker": 2],
-        tenants: [String] = ["demo", "acme"], natsOnlyTenants: [String] = [], environment: [String: String] = [:]
+        tenants: [String] = ["demo", "acme"], natsOnlyTenants: [String] = [], environment: [String: String] = [:],
+        poolWorkers: [String: Int] = [:]
     ) async throws -> LocalCluster {
         installExitHandler()
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("aria-e2e-\(name)-\(UUID().uuidString.prefix(8))")
@@ -31,6 +33,7 @@ public enum TestCluster {
             environment: ["ARIA_LOG_LEVEL": "info", "ARIA_OUTBOX_SWEEP": "500ms"].merging(environment) { _, new in new },
             postgresSettings: ["fsync": "off", "full_page_writes": "off"])
         options.natsOnlyTenants = natsOnlyTenants.map { TenantID(trusted: $0) }
+        options.poolWorkers = poolWorkers
         var logger = Logger(label: "test.cluster")
         logger.logLevel = .warning
         let cluster = try await LocalCluster.up(options, logger: logger)

@@ -21,7 +21,8 @@ public struct Worker: Sendable {
         self.catalog = catalog
     }
 
-    /// The worker's components: its consumer, with `ARIA_WORKER_SLOTS` slots, and the cancel listener.
+    /// The worker's components: its presence (``WorkerPresenceService``), the cancel listener and its
+    /// consumer, with `ARIA_WORKER_SLOTS` slots.
     public func services() async throws -> [any Service] {
         let consumer = Consumers.worker(pool: context.configuration.workerPool)
         try await BusProvisioner(jetStream: context.jetStream, logger: context.logger).requireConsumer(stream: Streams.work, consumer: consumer)
@@ -45,10 +46,13 @@ public struct Worker: Sendable {
                 relay.publish(outbox)
                 return actions
             })
-        return [CancelListener(connection: context.nats, attempts: attempts, logger: context.logger), ConsumerLoop(
+        let inFlight = SharedCounter()
+        // Presence first: it stops after the consumer has drained.
+        return [try await WorkerPresenceService.make(context: context, skills: skills, inFlight: inFlight),
+                CancelListener(connection: context.nats, attempts: attempts, logger: context.logger), ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.work, consumer: consumer,
             slots: context.configuration.workerSlots, fetchBatch: min(context.configuration.fetchBatch, context.configuration.workerSlots),
-            handlerBatch: 1, store: context.store, logger: context.logger) { messages in
+            handlerBatch: 1, store: context.store, logger: context.logger, inFlight: inFlight) { messages in
                 var outcomes: [HandlingOutcome] = []
                 for message in messages { outcomes.append(await self.handle(message, heartbeat: heartbeat, lease: lease, attempts: attempts, commits: commits)) }
                 return outcomes

@@ -307,4 +307,33 @@ struct LeaseAndLedgerTests {
         await client.close()
         await TestCluster.stop(cluster)
     }
+
+    @Test("a skill's circuit breaker opens after consecutive transient failures: its next step waits, then one probe goes")
+    func circuitBreakerGatesDispatch() async throws {
+        let cluster = try await TestCluster.start(
+            name: "breaker", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 1],
+            environment: ["ARIA_BREAKER_FAILURE_THRESHOLD": "2", "ARIA_BREAKER_COOLDOWN": "2s", "ARIA_TIMER_INTERVAL": "50ms"])
+        let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
+        let failing = planJob([["step_id": "x", "skill": "fail", "params": ["category": "transient"]]])
+        for _ in 0..<2 {
+            let run = try #require(try await client.createJob(failing, idempotencyKey: nil).run)
+            #expect(try await client.watch(run, timeout: .seconds(15)) { _ in }.body.kind == .failed)
+        }
+        #expect(try await scalar(cluster, "SELECT state || ':' || consecutive_failures FROM skill_breakers WHERE skill = 'fail'") == "open:2")
+        // The breaker is open: the next fail step is not dispatched; it waits for the probe time.
+        let gated = try #require(try await client.createJob(failing, idempotencyKey: nil).run)
+        var events: [Envelope<RunEventBody>] = []
+        let end = try await client.watch(gated, timeout: .seconds(20)) { events.append($0) }
+        let waited = try #require(events.first { $0.body.kind == .stepRetrying })
+        #expect(waited.body.reason?.contains("circuit breaker of skill 'fail' is open") == true)
+        let started = try #require(events.first { $0.body.kind == .stepStarted })
+        #expect(started.createdAt.timeIntervalSince(waited.createdAt) > 1.0, "the probe went only after the cooldown")
+        #expect(end.body.kind == .failed)
+        #expect(try await attemptHistory(cluster, run: gated.description, step: "x").count == 1, "waiting for the breaker uses no attempt")
+        // Other skills are not affected.
+        let echo = try #require(try await client.createJob(echoJob("still fine"), idempotencyKey: nil).run)
+        #expect(try await client.watch(echo, timeout: .seconds(10)) { _ in }.body.kind == .succeeded)
+        await client.close()
+        await TestCluster.stop(cluster)
+    }
 }

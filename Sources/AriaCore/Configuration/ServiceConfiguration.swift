@@ -30,6 +30,10 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
     public var workerSlots: Int
     /// `ARIA_WORKER_POOL`: the skill pool this worker serves. Default `default`.
     public var workerPool: String
+    /// `ARIA_WORKER_SKILLS`: the skills of its pool this worker runs (comma-separated); nil for all of them.
+    public var workerSkills: [String]?
+    /// `ARIA_BREAKER_FAILURE_THRESHOLD`, `ARIA_BREAKER_COOLDOWN`: the per-skill circuit breakers.
+    public var breaker: CircuitBreakerSettings
     /// `ARIA_PLANS_DIR`: plan templates (`*.yaml`). Default `config/plans`.
     public var plansDirectory: String
     /// `ARIA_OUTBOX_SWEEP`: how often unpublished outbox rows are swept. Default 1s.
@@ -74,6 +78,12 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         guard SubjectSafeName.isValid(workerPool) else {
             throw AriaError(.invalidConfiguration, "ARIA_WORKER_POOL must match [a-z0-9_-]{1,64}")
         }
+        let skills = reader.list("ARIA_WORKER_SKILLS", default: [])
+        for skill in skills where !SubjectSafeName.isValid(skill) {
+            throw AriaError(.invalidConfiguration, "ARIA_WORKER_SKILLS: '\(skill.prefix(64))' is not a skill name")
+        }
+        workerSkills = skills.isEmpty ? nil : skills
+        breaker = try CircuitBreakerSettings(reader: reader)
         plansDirectory = reader.string("ARIA_PLANS_DIR", default: "config/plans")
         outboxSweepInterval = try reader.duration("ARIA_OUTBOX_SWEEP", default: AriaDuration(milliseconds: 1_000))
         outboxGrace = try reader.duration("ARIA_OUTBOX_GRACE", default: AriaDuration(milliseconds: 3_000))
@@ -88,7 +98,7 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
 
     /// The settings with secrets redacted.
     public var description: String {
-        "nats=\(natsURLs.joined(separator: ",")) user=\(natsUser) instance=\(instance) pool=\(databasePoolSize) fetchBatch=\(fetchBatch) slots=\(workerSlots) workerPool=\(workerPool)"
+        "nats=\(natsURLs.joined(separator: ",")) user=\(natsUser) instance=\(instance) pool=\(databasePoolSize) fetchBatch=\(fetchBatch) slots=\(workerSlots) workerPool=\(workerPool)\(workerSkills.map { " workerSkills=\($0.joined(separator: ","))" } ?? "") breaker=\(breaker)"
     }
 }
 
