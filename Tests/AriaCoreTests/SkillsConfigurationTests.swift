@@ -39,6 +39,14 @@ struct SkillsConfigurationTests {
         #expect(try catalog(#"{"skills": {"echo": null, "sleep": {}}}"#).descriptors == SkillCatalog.builtIn.descriptors)
     }
 
+    @Test("ARIA_SKILL_POOLS is not read as a skill setting; the file's pools and it combine, the variable last")
+    func skillPoolsVariable() throws {
+        #expect(try configurationError(nil, ["ARIA_SKILL_POOLS": "sleep=slow"]) == nil)
+        let base = try catalog(#"{"skills": {"http_call": {"pool": "io"}}}"#, ["ARIA_SKILL_POOLS": "sleep=slow"])
+        let configured = try SkillCatalog.configured(base: base, reader: ConfigReader(environment: ["ARIA_SKILL_POOLS": "sleep=slow,http_call=net"]))
+        #expect(configured["sleep"]?.pool == "slow" && configured["http_call"]?.pool == "net" && configured["echo"]?.pool == "default")
+    }
+
     @Test("Restating a default changes nothing")
     func restatedDefaults() throws {
         let configured = try catalog(#"""

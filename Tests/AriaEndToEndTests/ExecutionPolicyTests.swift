@@ -21,7 +21,9 @@ struct ExecutionPolicyTests {
     /// One cluster for the policy tests that need no special settings.
     static let shared = SharedCluster {
         try await TestCluster.start(name: "policies", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 2],
-                                    environment: ["ARIA_TIMER_INTERVAL": "50ms", "ARIA_WORKSPACE_ROOT": workspace.path])
+                                    environment: ["ARIA_TIMER_INTERVAL": "50ms", "ARIA_WORKSPACE_ROOT": workspace.path,
+                                                  // These tests fail `fail` steps on purpose; its breaker must not hold them back.
+                                                  "ARIA_BREAKER_FAILURE_THRESHOLD": "10000"])
     }
 
     /// The steps of a run as `id:status`, in plan order.

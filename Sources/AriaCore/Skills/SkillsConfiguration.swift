@@ -65,6 +65,9 @@ public struct SkillsConfiguration: Sendable, Equatable {
         EnvironmentAlias(variable: "ARIA_WORKSPACE_ROOT", skills: ["file_read", "file_write"], key: "workspace_root"),
     ]
 
+    /// Variables with the prefix that are not skill settings: `ARIA_SKILL_POOLS` (``SkillPoolAssignments``).
+    public static let otherVariables: Set<String> = ["ARIA_SKILL_POOLS"]
+
     /// The prefix of the variables that set any skill setting: `ARIA_SKILL_<SKILL>_<KEY>`.
     public static let variablePrefix = "ARIA_SKILL_"
 
@@ -81,7 +84,7 @@ public struct SkillsConfiguration: Sendable, Equatable {
             for skill in alias.skills { skills[skill, default: [:]][alias.key] = value }
         }
         let skillNames = BuiltInSkills.all.keys.sorted { $0.count > $1.count }
-        for variable in environment.keys.sorted() where variable.hasPrefix(Self.variablePrefix) {
+        for variable in environment.keys.sorted() where variable.hasPrefix(Self.variablePrefix) && !Self.otherVariables.contains(variable) {
             guard let text = environment[variable], !text.isEmpty else { continue }
             let rest = variable.dropFirst(Self.variablePrefix.count)
             guard let name = skillNames.first(where: { rest.hasPrefix($0.uppercased() + "_") }), let skill = BuiltInSkills.all[name] else {
