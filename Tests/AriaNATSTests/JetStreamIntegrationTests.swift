@@ -236,18 +236,21 @@ extension NATSIntegrationTests {
             let js = try connection.jetStream()
             _ = try await js.addOrUpdateStream(StreamConfig(name: "IDLE", subjects: ["idle.>"], retention: .workQueue))
             _ = try await js.addOrUpdateConsumer(stream: "IDLE", ConsumerConfig(durable: "idle", ackWait: .seconds(30)))
-            var subscriptions: [PullSubscription] = []
-            for _ in 0..<8 { subscriptions.append(try await js.pullSubscribe(stream: "IDLE", consumer: "idle")) }
-
-            let pulls = subscriptions
             let fetchedTotal = SharedTotal()
             let (maxLateness, elapsed) = try await CooperativeLatency.bestWorstLateness {
+                // Fresh subscriptions for every attempt: a late "request timeout" status of an earlier
+                // attempt's pull request (a loaded machine) would end a later fetch on the same
+                // subscription at once.
+                var subscriptions: [PullSubscription] = []
+                for _ in 0..<8 { subscriptions.append(try await js.pullSubscribe(stream: "IDLE", consumer: "idle")) }
+                let pulls = subscriptions
                 let fetched = try await withThrowingTaskGroup(of: Int.self) { group in
                     for subscription in pulls {
                         group.addTask { try await subscription.fetch(max: 10, timeout: .milliseconds(500)).count }
                     }
                     return try await group.reduce(0, +)
                 }
+                for subscription in pulls { subscription.unsubscribe() }
                 fetchedTotal.add(fetched)
             }
             let fetched = fetchedTotal.value
