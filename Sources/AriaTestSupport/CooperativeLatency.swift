@@ -9,7 +9,7 @@ public enum CooperativeLatency {
     /// A starved pool makes every attempt late by hundreds of milliseconds (a blocked thread holds the
     /// probe until a blocking call returns), while the noise of other processes on a busy 2-core machine
     /// rarely spoils all attempts: the best attempt separates the two.
-    public static func bestWorstLateness(attempts: Int = 3, _ work: @Sendable () async throws -> Void) async throws -> (lateness: Duration, elapsed: Duration) {
+    public static func bestWorstLateness(attempts: Int = 6, _ work: @Sendable () async throws -> Void) async throws -> (lateness: Duration, elapsed: Duration) {
         var best: (lateness: Duration, elapsed: Duration)?
         for _ in 0..<max(1, attempts) {
             let probe = Task {
