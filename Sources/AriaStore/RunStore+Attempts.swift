@@ -183,23 +183,46 @@ extension RunStore {
         let keys = Set(finishes.map { "\($0.run) \($0.step)" }).sorted()
         let pairs = keys.map { $0.split(separator: " ").map(String.init) }
         let rows = try connection.query("""
-            SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token
+            SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase
             FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
             ORDER BY s.run_id, s.step_id FOR UPDATE OF s
             """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })])
         var machines: [String: StepExecution] = [:]
+        var phases: [String: StepPhase] = [:]
         for row in rows.rows {
+            phases["\(row["run_id"] ?? "") \(row["step_id"] ?? "")"] = StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary
             machines["\(row["run_id"] ?? "") \(row["step_id"] ?? "")"] = StepExecution(
                 status: StepStatus(rawValue: try row.required("status")) ?? .pending,
                 attempts: Int(try row.required("attempts")) ?? 0, fencingToken: Int64(try row.required("fencing_token")) ?? 0)
         }
         var actions: [StepExecution.Action] = []
         var recorded: [(finish: AttemptFinish, status: StepStatus, error: AriaError?)] = []
-        for finish in finishes {
+        var superseded: [(run: RunID, step: StepID, attempt: Int)] = []
+        for var finish in finishes {
             let key = "\(finish.run) \(finish.step)"
             guard var machine = machines[key] else {
                 actions.append(.drop("step does not exist"))
                 continue
+            }
+            if finish.optimistic {
+                // Start the attempt now, as a delivery would have, then record its result under its token.
+                let delivered = machine.handle(.deliver).first ?? .drop("no decision")
+                guard case .startAttempt(let number, let token, let previous) = delivered else {
+                    machines[key] = machine
+                    actions.append(delivered)
+                    if case .alreadyFinished(let status) = delivered {
+                        try tx.enqueue(subject: subjects.schedule, messageID: "\(finish.run):\(finish.step):fin:\(machine.attempts)",
+                                       envelope: Envelope(type: .stepFinished, tenant: finish.tenant, run: finish.run, step: finish.step, attempt: machine.attempts,
+                                                          createdAt: tx.now, traceparent: finish.traceparent, body: StepFinishedBody(status: status)))
+                    }
+                    continue
+                }
+                finish.attempt = number
+                finish.fencingToken = token
+                if let previous { superseded.append((finish.run, finish.step, previous)) }
+                try tx.emitNext(tenant: finish.tenant, run: finish.run, step: finish.step, attempt: number,
+                                body: RunEventBody(kind: .stepStarted, status: .running, step: finish.step, skill: finish.skill, attempt: number),
+                                traceparent: finish.traceparent)
             }
             let action = machine.handle(.finish(fencingToken: finish.fencingToken, outcome: finish.outcome)).first ?? .drop("no decision")
             machines[key] = machine
@@ -218,15 +241,43 @@ extension RunStore {
         let statuses = SQL.array(recorded.map { $0.status.rawValue })
         let errors = SQL.array(try recorded.map { try $0.error.map { try SQL.json($0) } })
         try connection.query("""
-            UPDATE steps s SET status = u.status, output = u.output, error = u.error, finished_at = now(), lease_expires_at = NULL
-            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[]) AS u(r, st, status, output, error)
+            UPDATE steps s SET status = u.status, output = u.output, error = u.error, finished_at = now(), lease_expires_at = NULL,
+                attempts = u.n, fencing_token = u.t, started_at = CASE WHEN u.opt THEN now() ELSE s.started_at END
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::int[], $7::bigint[], $8::bool[]) AS u(r, st, status, output, error, n, t, opt)
             WHERE s.run_id = u.r AND s.step_id = u.st
-            """, [runs, steps, statuses, SQL.array(recorded.map { $0.finish.output?.jsonString }), errors])
-        try connection.query("""
-            UPDATE step_attempts a SET status = u.status, error = u.error, finished_at = now()
-            FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[]) AS u(r, st, n, status, error)
-            WHERE a.run_id = u.r AND a.step_id = u.st AND a.attempt = u.n
-            """, [runs, steps, SQL.array(recorded.map { String($0.finish.attempt) }), statuses, errors])
+            """, [runs, steps, statuses, SQL.array(recorded.map { $0.finish.output?.jsonString }), errors,
+                  SQL.array(recorded.map { String($0.finish.attempt) }), SQL.array(recorded.map { String($0.finish.fencingToken) }),
+                  SQL.array(recorded.map { $0.finish.optimistic ? "t" : "f" })])
+        if !superseded.isEmpty {
+            try connection.query("""
+                UPDATE step_attempts a SET status = 'superseded', finished_at = now()
+                FROM unnest($1::uuid[], $2::text[], $3::int[]) AS u(r, st, n)
+                WHERE a.run_id = u.r AND a.step_id = u.st AND a.attempt = u.n AND a.status = 'running'
+                """, [SQL.array(superseded.map { $0.run.description }), SQL.array(superseded.map { $0.step.rawValue }), SQL.array(superseded.map { String($0.attempt) })])
+        }
+        let normal = recorded.filter { !$0.finish.optimistic }, optimistic = recorded.filter(\.finish.optimistic)
+        if !normal.isEmpty {
+            try connection.query("""
+                UPDATE step_attempts a SET status = u.status, error = u.error, finished_at = now()
+                FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[]) AS u(r, st, n, status, error)
+                WHERE a.run_id = u.r AND a.step_id = u.st AND a.attempt = u.n
+                """, [SQL.array(normal.map { $0.finish.run.description }), SQL.array(normal.map { $0.finish.step.rawValue }),
+                      SQL.array(normal.map { String($0.finish.attempt) }), SQL.array(normal.map { $0.status.rawValue }),
+                      SQL.array(try normal.map { try $0.error.map { try SQL.json($0) } })])
+        }
+        if !optimistic.isEmpty {
+            try connection.query("""
+                INSERT INTO step_attempts (run_id, step_id, attempt, tenant_id, fencing_token, status, worker, skill, phase, error, finished_at)
+                SELECT r, st, n, tn, t, status, w, sk, ph, error, now()
+                FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
+                    AS u(r, st, n, tn, t, status, w, sk, ph, error)
+                """, [SQL.array(optimistic.map { $0.finish.run.description }), SQL.array(optimistic.map { $0.finish.step.rawValue }),
+                      SQL.array(optimistic.map { String($0.finish.attempt) }), SQL.array(optimistic.map { $0.finish.tenant.rawValue }),
+                      SQL.array(optimistic.map { String($0.finish.fencingToken) }), SQL.array(optimistic.map { $0.status.rawValue }),
+                      SQL.array(optimistic.map { $0.finish.worker }), SQL.array(optimistic.map { $0.finish.skill }),
+                      SQL.array(optimistic.map { (phases["\($0.finish.run) \($0.finish.step)"] ?? .primary).rawValue }),
+                      SQL.array(try optimistic.map { try $0.error.map { try SQL.json($0) } })])
+        }
         // Feed the skills' circuit breakers (a run of successes of one skill is one event).
         if let breakers = tx.breakers {
             var lastWasSuccess: [String: Bool] = [:]
@@ -287,9 +338,17 @@ public struct AttemptFinish: Sendable {
     public var output: JSONValue?
     /// The trace context.
     public var traceparent: String?
+    /// An optimistic attempt of a pure skill: it was not started in its own transaction; starting it and
+    /// recording its result happen together here (`attempt` and `fencingToken` are assigned then).
+    public var optimistic: Bool
+    /// The worker that ran it (for an optimistic attempt's row).
+    public var worker: String
 
     /// Creates a finish record.
-    public init(tenant: TenantID, run: RunID, step: StepID, skill: String, attempt: Int, fencingToken: Int64, outcome: StepExecution.Outcome, output: JSONValue?, traceparent: String?) {
+    public init(tenant: TenantID, run: RunID, step: StepID, skill: String, attempt: Int, fencingToken: Int64, outcome: StepExecution.Outcome, output: JSONValue?, traceparent: String?,
+                optimistic: Bool = false, worker: String = "") {
+        self.optimistic = optimistic
+        self.worker = worker
         self.tenant = tenant
         self.run = run
         self.step = step

@@ -87,6 +87,9 @@ public struct Worker: Sendable {
         logger[metadataKey: "step"] = "\(step)"
         if let trace = envelope.traceparent { logger[metadataKey: "traceparent"] = "\(trace)" }
         let body = envelope.body
+        if skills.skills[body.skill]?.descriptor.pure == true {
+            return await runOptimistically(envelope, run: run, step: step, commits: commits, logger: logger)
+        }
         let decision: AttemptDecision
         do {
             let start = AttemptStart(tenant: envelope.tenant, run: run, step: step, skill: body.skill, traceparent: envelope.traceparent, lease: lease)
@@ -178,6 +181,27 @@ public struct Worker: Sendable {
             default:
                 break
             }
+            return .committed
+        } catch {
+            logger.warning("cannot record result; will retry", metadata: ["error": "\(error)"])
+            return .transient(transientError(error))
+        }
+    }
+
+    /// A pure skill's step (no side effect, no waiting): executed at once, then started and recorded in one
+    /// transaction. A concurrent or earlier attempt is handled by ``StepExecution`` there (the step already
+    /// ended: nothing is recorded; a cancelled step: dropped). Repeating a pure skill is harmless, so no
+    /// lease or ledger is needed.
+    func runOptimistically(_ envelope: Envelope<StepDispatchBody>, run: RunID, step: StepID, commits: AttemptCommits, logger: Logger) async -> HandlingOutcome {
+        let body = envelope.body
+        let key = executionKey(run: run, step: step, phase: .primary)
+        let (outcome, output) = await execute(body, context: SkillContext(tenant: envelope.tenant, run: run, step: step, attempt: 0, idempotencyKey: key), logger: logger)
+        if Task.isCancelled { return .shutdown }
+        do {
+            let action = try await commits.finish.submit(AttemptFinish(
+                tenant: envelope.tenant, run: run, step: step, skill: body.skill, attempt: 0, fencingToken: 0,
+                outcome: outcome, output: output, traceparent: envelope.traceparent, optimistic: true, worker: context.configuration.instance))
+            if case .drop(let reason) = action { logger.debug("result discarded", metadata: ["reason": "\(reason)"]) }
             return .committed
         } catch {
             logger.warning("cannot record result; will retry", metadata: ["error": "\(error)"])

@@ -252,13 +252,20 @@ struct LeaseAndLedgerTests {
         try cluster.startService("worker", index: 2)
         let end = try await client.watch(run, timeout: .seconds(30)) { _ in }
         #expect(end.body.kind == .succeeded)
-        #expect(try await attemptHistory(cluster, run: run.description, step: "nap") == ["1:superseded:worker-1", "2:succeeded:worker-2"])
+        // The lost attempt is superseded; worker-2 ends the step (the JetStream redelivery and the reconciler's
+        // re-dispatch may both reach it, so it can take over twice: every attempt but the last is superseded).
+        func historyIsTakeover(_ history: [String]) -> Bool {
+            history.first == "1:superseded:worker-1" && history.last?.hasSuffix(":succeeded:worker-2") == true
+                && history.dropFirst().dropLast().allSatisfy { $0.hasSuffix(":superseded:worker-2") }
+        }
+        let history = try await attemptHistory(cluster, run: run.description, step: "nap")
+        #expect(historyIsTakeover(history), "\(history)")
         // Thaw worker-1: its sleep ends and its result comes late, under the old fencing token.
         frozen.signal(SIGCONT)
         _ = try await until(timeout: .seconds(15), "worker-1's late result to be rejected") { () -> Bool? in
             frozen.log().contains("late result rejected") || frozen.log().contains("lost its lease") ? true : nil
         }
-        #expect(try await attemptHistory(cluster, run: run.description, step: "nap") == ["1:superseded:worker-1", "2:succeeded:worker-2"])
+        #expect(try await attemptHistory(cluster, run: run.description, step: "nap") == history, "the late result changed nothing")
         #expect(try await scalar(cluster, "SELECT count(*) FROM run_events WHERE run_id = $1 AND kind = 'step_succeeded'", [run.description]) == "1")
         await client.close()
         await TestCluster.stop(cluster)

@@ -179,6 +179,27 @@ struct RunStoreTests {
         await pool.close()
     }
 
+    @Test("an optimistic attempt (pure skill) is started and recorded in one transaction; a repeat records nothing; the last step ends the run")
+    func optimisticAttempt() async throws {
+        let (store, pool) = try await migratedStore("optimistic")
+        let tenant = TenantID(trusted: "demo")
+        let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", [])]), key: nil, ref: "S:1")], catalog: .builtIn)
+        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted"); return }
+        #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1", [run.description]) == "dispatched", "the gateway dispatched the root step")
+        let finish = AttemptFinish(tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0,
+                                   outcome: .succeeded, output: ["x": 1], traceparent: nil, optimistic: true, worker: "w1")
+        let (first, outbox) = try await store.finishAttempts([finish], catalog: .builtIn)
+        #expect(first == [.record(.succeeded)])
+        #expect(outbox.allSatisfy { !$0.subject.hasPrefix("aria.int.") }, "the run ended here: no message to a scheduler")
+        let (again, _) = try await store.finishAttempts([finish], catalog: .builtIn)  // a redelivery that also ran
+        #expect(again == [.alreadyFinished(.succeeded)])
+        #expect(try await scalar(pool, "SELECT string_agg(attempt || ':' || status || ':' || worker, ',') FROM step_attempts WHERE run_id = $1", [run.description]) == "1:succeeded:w1")
+        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "succeeded")
+        #expect(try await scalar(pool, "SELECT string_agg(kind, ',' ORDER BY seq) FROM run_events WHERE run_id = $1", [run.description])
+                == "accepted,planned,step_started,step_succeeded,succeeded")
+        await pool.close()
+    }
+
     @Test("a late result from a superseded attempt is rejected by its fencing token")
     func staleAttemptRejected() async throws {
         let (store, pool) = try await migratedStore("fence")

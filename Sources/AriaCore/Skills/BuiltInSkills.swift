@@ -45,7 +45,7 @@ enum BuiltInSkills {
         try SkillDescriptor(
             name: "echo", version: "1.0.0",
             description: "Returns its params as its output.",
-            defaultTimeout: .seconds(10), risk: .readOnly,
+            defaultTimeout: .seconds(10), risk: .readOnly, pure: true,
             inputSchema: json(#"{"type": "object", "description": "Any fields; they are returned unchanged."}"#),
             outputSchema: json(#"{"type": "object", "description": "The params, unchanged."}"#))
     }
@@ -81,7 +81,7 @@ enum BuiltInSkills {
         return try SkillDescriptor(
             name: "fail", version: "1.0.0",
             description: "Fails with `message` and error `category` (default permanent); never returns an output.",
-            defaultTimeout: .seconds(10), risk: .readOnly,
+            defaultTimeout: .seconds(10), risk: .readOnly, pure: true,
             inputSchema: json(#"""
                 {"type": "object", "additionalProperties": false,
                  "properties": {
@@ -97,7 +97,7 @@ enum BuiltInSkills {
         try SkillDescriptor(
             name: "json_transform", version: "1.0.0",
             description: "Evaluates a JMESPath-style expression over input and returns {result}: fields, indexes, projections ([*], [], *), filters ([?a == 'b']), multiselect ({k: a} and [a, b]), pipes, comparisons, && || !, and the functions length, keys, values, join, to_string, to_number, sum, min, max, sort, contains, starts_with, not_null.",
-            defaultTimeout: .seconds(5), risk: .readOnly,
+            defaultTimeout: .seconds(5), risk: .readOnly, pure: true,
             inputSchema: json(#"""
                 {"type": "object", "required": ["input", "expression"], "additionalProperties": false,
                  "properties": {

@@ -47,6 +47,10 @@ public struct SkillDescriptor: Sendable, Equatable {
     public var defaultTimeout: AriaDuration
     /// The risk class (see ``SkillRisk``).
     public var risk: SkillRisk
+    /// Whether the skill computes its output from its input alone, at once: no side effect, no waiting, no
+    /// outside call (`echo`, `fail`, `json_transform`). Workers run such a step optimistically: the
+    /// attempt is recorded together with its result in one transaction (see docs/plans.md).
+    public var pure: Bool
     /// The JSON Schema a step's params must satisfy.
     public private(set) var inputSchema: JSONValue
     /// The JSON Schema the skill's output must satisfy; a violation fails the attempt with `invalid_output`.
@@ -67,9 +71,10 @@ public struct SkillDescriptor: Sendable, Equatable {
     /// - Throws: ``JSONSchemaError`` when a schema does not compile or an `x-aria-duration` is malformed.
     public init(
         name: String, version: String, description: String, pool: String = "default", defaultTimeout: AriaDuration,
-        risk: SkillRisk = .external, inputSchema: JSONValue = ["type": "object"], outputSchema: JSONValue = true,
+        risk: SkillRisk = .external, pure: Bool = false, inputSchema: JSONValue = ["type": "object"], outputSchema: JSONValue = true,
         configuration: JSONValue = [:]
     ) throws(JSONSchemaError) {
+        self.pure = pure && risk == .readOnly
         self.name = name
         self.version = version
         self.description = description
@@ -87,7 +92,7 @@ public struct SkillDescriptor: Sendable, Equatable {
     /// Descriptors are equal when everything but the compiled schemas (which follow from the documents) is.
     public static func == (lhs: SkillDescriptor, rhs: SkillDescriptor) -> Bool {
         lhs.name == rhs.name && lhs.version == rhs.version && lhs.description == rhs.description && lhs.pool == rhs.pool
-            && lhs.defaultTimeout == rhs.defaultTimeout && lhs.risk == rhs.risk && lhs.inputSchema == rhs.inputSchema
+            && lhs.defaultTimeout == rhs.defaultTimeout && lhs.risk == rhs.risk && lhs.pure == rhs.pure && lhs.inputSchema == rhs.inputSchema
             && lhs.outputSchema == rhs.outputSchema && lhs.configuration == rhs.configuration
     }
 
