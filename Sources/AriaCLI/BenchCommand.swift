@@ -184,12 +184,12 @@ struct BenchCommand: AsyncParsableCommand {
                     FROM runs r JOIN first_step f ON f.run_id = r.run_id)
                 SELECT hop, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY v)::numeric, 2),
                             round(percentile_cont(0.99) WITHIN GROUP (ORDER BY v)::numeric, 2)
-                FROM hops, LATERAL (VALUES ('gateway commit -> scheduler dispatch commit', accepted_to_dispatched),
-                                           ('dispatch commit -> worker attempt start', dispatched_to_started),
-                                           ('attempt start -> result commit (worker)', started_to_finished),
-                                           ('gateway commit -> run finished (scheduler)', accepted_to_run_end)) AS x(hop, v)
-                GROUP BY hop ORDER BY min(CASE hop WHEN 'gateway commit -> scheduler dispatch commit' THEN 1
-                    WHEN 'dispatch commit -> worker attempt start' THEN 2 WHEN 'attempt start -> result commit (worker)' THEN 3 ELSE 4 END)
+                FROM hops, LATERAL (VALUES ('acceptance -> dispatch (0: same transaction)', accepted_to_dispatched),
+                                           ('dispatch -> attempt start (worker)', dispatched_to_started),
+                                           ('attempt start -> result (0: pure skill, one transaction)', started_to_finished),
+                                           ('acceptance -> run finished', accepted_to_run_end)) AS x(hop, v)
+                GROUP BY hop ORDER BY min(CASE hop WHEN 'acceptance -> dispatch (0: same transaction)' THEN 1
+                    WHEN 'dispatch -> attempt start (worker)' THEN 2 WHEN 'attempt start -> result (0: pure skill, one transaction)' THEN 3 ELSE 4 END)
                 """, [ids]).rows
         }
         return "\n\(title):\n\n| hop | p50 | p99 |\n|---|---|---|\n" + rows.map { "| \($0[0] ?? "") | \($0[1] ?? "") | \($0[2] ?? "") |" }.joined(separator: "\n")
