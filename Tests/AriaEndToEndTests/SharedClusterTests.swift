@@ -10,21 +10,13 @@ import Testing
 
 /// One cluster with two of every service, shared by the tests that do not break it.
 enum Shared {
-    static let cluster = Mutex<Task<LocalCluster, any Error>?>(nil)
-
-    static func get() async throws -> LocalCluster {
-        let task = cluster.withLock { current in
-            if let current { return current }
-            let task = Task {
-                try await TestCluster.start(
-                    name: "shared", tenants: ["demo", "acme"], natsOnlyTenants: ["ghost"],
-                    environment: ["ARIA_MAX_JOB_BYTES": "65536", "ARIA_BUS_SUBMIT_DEDUPE_WINDOW": "2s", "ARIA_HTTP_ALLOW_CIDRS": "127.0.0.1/32"])
-            }
-            current = task
-            return task
-        }
-        return try await task.value
+    static let cluster = SharedCluster {
+        try await TestCluster.start(
+            name: "shared", tenants: ["demo", "acme"], natsOnlyTenants: ["ghost"],
+            environment: ["ARIA_MAX_JOB_BYTES": "65536", "ARIA_BUS_SUBMIT_DEDUPE_WINDOW": "2s", "ARIA_HTTP_ALLOW_CIDRS": "127.0.0.1/32"])
     }
+
+    static func get() async throws -> LocalCluster { try await cluster.cluster() }
 
     static func client(_ tenant: String = "demo") async throws -> AriaClient {
         try await get().client(tenant: TenantID(trusted: tenant), logger: quietLogger)
