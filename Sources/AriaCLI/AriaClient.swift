@@ -103,6 +103,11 @@ public final class AriaClient: Sendable {
         return decoded.events ?? []
     }
 
+    /// Subscribes to this tenant's events of one kind, for every run (core NATS; subscribe before submitting).
+    public func subscribeEvents(kind: RunEventKind) throws -> NATSSubscription {
+        try nats.subscribe("aria.t.\(tenant).events.*.\(kind.rawValue)", bufferLimit: 65_536)
+    }
+
     /// Subscribes to all of this tenant's events (core NATS; subscribe before submitting).
     public func subscribeEvents() throws -> NATSSubscription {
         try nats.subscribe(Subjects.allEvents(tenant), bufferLimit: 65_536)
