@@ -183,7 +183,7 @@ struct ConfigReaderTests {
         #expect(config.fetchBatch == 64)
         #expect(config.maxJobBytes == 524_288)
         #expect(config.maxPlanSteps == 200)
-        #expect(config.workerSlots == 16)
+        #expect(config.workerSlots == 64)
         #expect(config.workerPool == "default")
         #expect(config.plansDirectory == "config/plans")
         #expect(config.outboxSweepInterval == .seconds(1))

@@ -26,7 +26,7 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
     public var maxJobBytes: Int
     /// `ARIA_MAX_PLAN_STEPS`: most steps a plan may have. Default 200.
     public var maxPlanSteps: Int
-    /// `ARIA_WORKER_SLOTS`: steps one worker executes at once. Default 16.
+    /// `ARIA_WORKER_SLOTS`: steps one worker executes at once. Default 64 (more slots make larger group commits).
     public var workerSlots: Int
     /// `ARIA_WORKER_POOL`: the skill pool this worker serves. Default `default`.
     public var workerPool: String
@@ -73,7 +73,7 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         fetchBatch = try reader.int("ARIA_FETCH_BATCH", default: 64, range: 1...1024)
         maxJobBytes = try reader.int("ARIA_MAX_JOB_BYTES", default: 512 * 1024, range: 1024...(64 * 1024 * 1024))
         maxPlanSteps = try reader.int("ARIA_MAX_PLAN_STEPS", default: 200, range: 1...10_000)
-        workerSlots = try reader.int("ARIA_WORKER_SLOTS", default: 16, range: 1...4096)
+        workerSlots = try reader.int("ARIA_WORKER_SLOTS", default: 64, range: 1...4096)
         workerPool = reader.string("ARIA_WORKER_POOL", default: "default")
         guard SubjectSafeName.isValid(workerPool) else {
             throw AriaError(.invalidConfiguration, "ARIA_WORKER_POOL must match [a-z0-9_-]{1,64}")
