@@ -65,6 +65,7 @@ struct BenchCommand: AsyncParsableCommand {
         print(try await hopReport(pool, runs: aSeq.runs, title: "Per-hop latency, A one at a time (ms)"))
         print(try await hopReport(pool, runs: bSeq.runs, title: "Per-hop latency, B one at a time (ms, first step)"))
         print(try await stepReport(pool, runs: bSeq.runs, title: "Per-step latency, B one at a time (ms, p50)"))
+        print(try await clientReport(pool, aSeq, title: "Where a one-at-a-time A job's time goes (ms; client clock and Postgres transaction starts, same host)"))
         print(try await transactionReport(pool))
         _ = (b, f)
         await pool.close()
@@ -99,6 +100,8 @@ struct BenchCommand: AsyncParsableCommand {
     struct Outcome {
         var runs: [RunID]
         var latencies: [Double]
+        /// When each run's job was published (one-at-a-time scenarios).
+        var published: [Date] = []
     }
 
     func burst(_ tracker: RunTracker, client: AriaClient, count: Int, label: String, job: (Int) -> [UInt8]) async throws -> Outcome {
@@ -122,10 +125,13 @@ struct BenchCommand: AsyncParsableCommand {
         let prefix = "s-\(UUID().uuidString.prefix(6))"
         var runs: [RunID] = []
         var latencies: [Double] = []
+        var published: [Date] = []
         let start = Date()
         for index in 0..<count {
             let key = "\(prefix)-\(index)"
-            tracker.published(key: key, at: Date())
+            let now = Date()
+            published.append(now)
+            tracker.published(key: key, at: now)
             try client.publishJobAsync(job(index), idempotencyKey: key)
             try await client.nats.flush(timeout: .seconds(5))
             let done = try await tracker.waitForAll(keys: [key], timeout: .seconds(30))
@@ -133,7 +139,7 @@ struct BenchCommand: AsyncParsableCommand {
             latencies += done.latencies
         }
         report(label, count: count, wall: Date().timeIntervalSince(start), latencies: latencies)
-        return Outcome(runs: runs, latencies: latencies)
+        return Outcome(runs: runs, latencies: latencies, published: published)
     }
 
     func report(_ label: String, count: Int, wall: Double, latencies: [Double]) {
@@ -193,6 +199,40 @@ struct BenchCommand: AsyncParsableCommand {
                 """, [ids]).rows
         }
         return "\n\(title):\n\n| hop | p50 | p99 |\n|---|---|---|\n" + rows.map { "| \($0[0] ?? "") | \($0[1] ?? "") | \($0[2] ?? "") |" }.joined(separator: "\n")
+    }
+
+    /// Splits one-at-a-time latencies into: publish -> the gateway's acceptance transaction starts, acceptance
+    /// -> the transaction that ends the run starts, and that -> the client receives `succeeded` (that
+    /// transaction's work, its commit, the relay's publish, delivery).
+    func clientReport(_ pool: PostgresPool, _ outcome: Outcome, title: String) async throws -> String {
+        guard !outcome.runs.isEmpty, outcome.published.count == outcome.runs.count else { return "" }
+        let ids = "{" + outcome.runs.map(\.description).joined(separator: ",") + "}"
+        let rows = try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT run_id::text, (extract(epoch FROM created_at) * 1000)::float8, (extract(epoch FROM finished_at) * 1000)::float8
+                FROM runs WHERE run_id = ANY($1::uuid[])
+                """, [ids]).rows
+        }
+        var times: [String: (Double, Double)] = [:]
+        for row in rows { times[row[0] ?? ""] = (Double(row[1] ?? "") ?? 0, Double(row[2] ?? "") ?? 0) }
+        var submit: [Double] = [], server: [Double] = [], back: [Double] = []
+        for (index, run) in outcome.runs.enumerated() {
+            guard let (created, finished) = times[run.description] else { continue }
+            let published = outcome.published[index].timeIntervalSince1970 * 1000
+            let received = published + outcome.latencies[index] * 1000
+            submit.append(created - published)
+            server.append(finished - created)
+            back.append(received - finished)
+        }
+        func p(_ values: [Double], _ q: Double) -> String {
+            let sorted = values.sorted()
+            guard !sorted.isEmpty else { return "-" }
+            return String(format: "%.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * q))])
+        }
+        return "\n\(title):\n\n| part | p50 | p99 |\n|---|---|---|\n"
+            + "| publish -> acceptance transaction starts (JetStream store, gateway fetch) | \(p(submit, 0.5)) | \(p(submit, 0.99)) |\n"
+            + "| acceptance -> run-ending transaction starts (gateway commit, relay, worker fetch, skill) | \(p(server, 0.5)) | \(p(server, 0.99)) |\n"
+            + "| run-ending transaction -> client has `succeeded` (its statements, commit, relay, delivery) | \(p(back, 0.5)) | \(p(back, 0.99)) |"
     }
 
     /// For each step position: dispatch -> attempt start, attempt start -> result, result -> next dispatch.
