@@ -38,32 +38,48 @@ extension RunStore {
         }
     }
 
-    static func advance(tx: StoreTransaction, tenant: TenantID, run: RunID, event requested: RunScheduler.Event, catalog: SkillCatalog, subjects: SubjectResolver, staleness: Staleness? = nil) throws -> SchedulingResult {
+    /// A run this transaction has just inserted: its state is known, nothing needs reading or locking.
+    struct FreshRun {
+        var plan: Plan
+        var traceparent: String?
+        var idempotencyKey: String?
+    }
+
+    static func advance(tx: StoreTransaction, tenant: TenantID, run: RunID, event requested: RunScheduler.Event, catalog: SkillCatalog, subjects: SubjectResolver, staleness: Staleness? = nil, fresh: FreshRun? = nil) throws -> SchedulingResult {
         let connection = tx.connection
         var event = requested
-        let runRows = try connection.query(
-            "SELECT status, plan, traceparent, idempotency_key FROM runs WHERE run_id = $1 AND tenant_id = $2 FOR UPDATE",
-            [run.description, tenant.rawValue])
-        guard let runRow = runRows.rows.first else {
-            return SchedulingResult(actions: [.ignore("run \(run) does not exist")], status: nil)
-        }
-        let status = RunStatus(rawValue: try runRow.required("status")) ?? .accepted
-        let plan = try SQL.decode(Plan.self, runRow["plan"])
-        let traceparent = runRow["traceparent"]
+        let status: RunStatus
+        let plan: Plan?
+        let traceparent: String?
+        let idempotencyKey: String?
         var states: [StepID: RunScheduler.StepState] = [:]
         var outputs: [StepID: JSONValue] = [:]
-        for row in try connection.query("""
-            SELECT step_id, status, attempts, phase, (extract(epoch FROM not_before) * 1000)::bigint AS not_before, output, error
-            FROM steps WHERE run_id = $1
-            """, [run.description]).rows {
-            let id = StepID(trusted: try row.required("step_id"))
-            states[id] = RunScheduler.StepState(
-                status: StepStatus(rawValue: try row.required("status")) ?? .pending,
-                attempts: Int(row["attempts"] ?? "0") ?? 0,
-                phase: StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary,
-                notBefore: SQL.date(milliseconds: row["not_before"]),
-                error: try SQL.decode(AriaError.self, row["error"]))
-            if let output = SQL.jsonValue(row["output"]) { outputs[id] = output }
+        if let fresh {
+            (status, plan, traceparent, idempotencyKey) = (.accepted, fresh.plan, fresh.traceparent, fresh.idempotencyKey)
+        } else {
+            let runRows = try connection.query(
+                "SELECT status, plan, traceparent, idempotency_key FROM runs WHERE run_id = $1 AND tenant_id = $2 FOR UPDATE",
+                [run.description, tenant.rawValue])
+            guard let runRow = runRows.rows.first else {
+                return SchedulingResult(actions: [.ignore("run \(run) does not exist")], status: nil)
+            }
+            status = RunStatus(rawValue: try runRow.required("status")) ?? .accepted
+            plan = try SQL.decode(Plan.self, runRow["plan"])
+            traceparent = runRow["traceparent"]
+            idempotencyKey = runRow["idempotency_key"]
+            for row in try connection.query("""
+                SELECT step_id, status, attempts, phase, (extract(epoch FROM not_before) * 1000)::bigint AS not_before, output, error
+                FROM steps WHERE run_id = $1
+                """, [run.description]).rows {
+                let id = StepID(trusted: try row.required("step_id"))
+                states[id] = RunScheduler.StepState(
+                    status: StepStatus(rawValue: try row.required("status")) ?? .pending,
+                    attempts: Int(row["attempts"] ?? "0") ?? 0,
+                    phase: StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary,
+                    notBefore: SQL.date(milliseconds: row["not_before"]),
+                    error: try SQL.decode(AriaError.self, row["error"]))
+                if let output = SQL.jsonValue(row["output"]) { outputs[id] = output }
+            }
         }
         if let staleness {
             // The reconciler's view: dispatched steps nobody started, running steps whose lease ran out.
@@ -179,7 +195,7 @@ extension RunStore {
                     try connection.query(
                         "UPDATE runs SET status = 'rejected', error = $2, updated_at = now(), finished_at = now() WHERE run_id = $1",
                         [run.description, try SQL.json(error)])
-                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .rejected, status: .rejected, idempotencyKey: runRow["idempotency_key"], error: error), traceparent: traceparent)
+                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .rejected, status: .rejected, idempotencyKey: idempotencyKey, error: error), traceparent: traceparent)
                 case .cancelRun(let reason):
                     let error = AriaError(.runCancelled, reason)
                     try connection.query(

@@ -157,7 +157,8 @@ extension RunStore {
             try tx.emit(tenant: input.tenant, run: run, seq: 2, body: RunEventBody(kind: .planned, status: .accepted), traceparent: input.traceparent)
             if let catalog {
                 // Start the run here: the same state machine and writes as a scheduler's `run.start`.
-                _ = try advance(tx: tx, tenant: input.tenant, run: run, event: .start, catalog: catalog, subjects: subjects)
+                _ = try advance(tx: tx, tenant: input.tenant, run: run, event: .start, catalog: catalog, subjects: subjects,
+                                fresh: FreshRun(plan: plan, traceparent: input.traceparent, idempotencyKey: input.idempotencyKey))
             } else {
                 try tx.enqueue(subject: subjects.schedule, messageID: "\(run):start",
                                envelope: Envelope(type: .runStart, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))
