@@ -40,6 +40,7 @@ extension RunStore {
 
     /// A run this transaction has just inserted: its state is known, nothing needs reading or locking.
     struct FreshRun {
+        var status: RunStatus
         var plan: Plan
         var traceparent: String?
         var idempotencyKey: String?
@@ -55,7 +56,7 @@ extension RunStore {
         var states: [StepID: RunScheduler.StepState] = [:]
         var outputs: [StepID: JSONValue] = [:]
         if let fresh {
-            (status, plan, traceparent, idempotencyKey) = (.accepted, fresh.plan, fresh.traceparent, fresh.idempotencyKey)
+            (status, plan, traceparent, idempotencyKey) = (fresh.status, fresh.plan, fresh.traceparent, fresh.idempotencyKey)
         } else {
             let runRows = try connection.query(
                 "SELECT status, plan, traceparent, idempotency_key FROM runs WHERE run_id = $1 AND tenant_id = $2 FOR UPDATE",
@@ -126,7 +127,7 @@ extension RunStore {
                         pending.append(.stepFinished(stepID))
                         continue
                     }
-                    if let breakers = tx.breakers, case .wait(let until) = try breakerGate(connection: connection, skill: skill, now: tx.now, settings: breakers) {
+                    if let breakers = tx.breakers, !tx.closedBreakers.contains(skill), case .wait(let until) = try gate(tx: tx, skill: skill, settings: breakers) {
                         // The skill's circuit breaker is open: the step waits (no attempt is used) and the timer
                         // tries again when a probe may go.
                         try connection.query(
@@ -208,6 +209,13 @@ extension RunStore {
             }
         }
         return SchedulingResult(actions: taken, status: machine.status, traceparent: traceparent, cancelNotices: notices)
+    }
+
+    /// Consults `skill`'s breaker once per transaction while it is closed (a probe or a wait is never cached).
+    private static func gate(tx: StoreTransaction, skill: String, settings: CircuitBreakerSettings) throws -> BreakerGate {
+        let gate = try breakerGate(connection: tx.connection, skill: skill, now: tx.now, settings: settings)
+        if gate == .allow { tx.closedBreakers.insert(skill) }
+        return gate
     }
 
     /// The params a step's attempt gets in `phase`: references resolved (to `null` for a dependency without

@@ -115,12 +115,9 @@ extension RunStore {
     public func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog? = nil) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let subjects = subjects
         return try await transaction { tx in
-            var outcomes: [SubmissionOutcome] = []
+            let outcomes = try Self.record(inputs, tx: tx, subjects: subjects, catalog: catalog)
             var agents: Set<[String]> = []
-            for input in inputs {
-                outcomes.append(try Self.record(input, tx: tx, subjects: subjects, catalog: catalog))
-                agents.insert([input.tenant.rawValue, input.job.agent.rawValue])
-            }
+            for input in inputs { agents.insert([input.tenant.rawValue, input.job.agent.rawValue]) }
             let sortedAgents = agents.sorted { $0.lexicographicallyPrecedes($1) }
             try tx.connection.query("""
                 INSERT INTO agents (tenant_id, agent_id) SELECT * FROM unnest($1::text[], $2::text[])
@@ -130,44 +127,74 @@ extension RunStore {
         }
     }
 
-    private static func record(_ input: SubmissionInput, tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?) throws -> SubmissionOutcome {
-        let run = RunID.generate(now: tx.now)
-        var plan: Plan?
-        if case .plan(let explicit) = input.job.source { plan = explicit }
-        let lastSeq = plan == nil ? 1 : 2
-        let inserted = try tx.connection.query("""
+    /// Records a batch of submissions set-based: one statement inserts every run (duplicates and conflicts
+    /// fall out of `ON CONFLICT DO NOTHING` and are looked up one by one), one inserts every step.
+    private static func record(_ inputs: [SubmissionInput], tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?) throws -> [SubmissionOutcome] {
+        let connection = tx.connection
+        let runs = inputs.map { _ in RunID.generate(now: tx.now) }
+        let plans: [Plan?] = inputs.map { input in
+            if case .plan(let explicit) = input.job.source { return explicit }
+            return nil
+        }
+        // An explicit plan is started here when the caller gave the catalog: it is inserted `running`.
+        let startsHere = plans.map { $0 != nil && catalog != nil }
+        let inserted = Set(try connection.query("""
             INSERT INTO runs (run_id, tenant_id, agent_id, status, goal, idempotency_key, submission_ref, payload_hash,
                               job, plan, last_seq, deadline, traceparent)
-            VALUES ($1, $2, $3, 'accepted', $4, $5, $6, $7, $8, $9, $10, $11::timestamptz, $12)
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                                 $9::jsonb[], $10::jsonb[], $11::bigint[], $12::timestamptz[], $13::text[])
             ON CONFLICT DO NOTHING
+            RETURNING run_id::text
             """, [
-                run.description, input.tenant.rawValue, input.job.agent.rawValue, input.job.goal, input.idempotencyKey,
-                input.submissionRef, input.payloadHash, input.jobJSON, try plan.map { try SQL.json($0) }, String(lastSeq),
-                input.deadline.map { Timestamp.format($0) }, input.traceparent,
-            ])
-        if inserted.affectedRows == 0 {
-            return try existing(for: input, tx: tx)
-        }
-        let keyHeader = input.idempotencyKey.map { [OutboxMessage.Header(AriaHeader.idempotencyKey, $0)] } ?? []
-        try tx.emit(tenant: input.tenant, run: run, seq: 1,
-                    body: RunEventBody(kind: .accepted, status: .accepted, idempotencyKey: input.idempotencyKey),
-                    headers: keyHeader, traceparent: input.traceparent)
-        if let plan {
-            try insertSteps(of: plan, run: run, tenant: input.tenant, connection: tx.connection)
-            try tx.emit(tenant: input.tenant, run: run, seq: 2, body: RunEventBody(kind: .planned, status: .accepted), traceparent: input.traceparent)
-            if let catalog {
-                // Start the run here: the same state machine and writes as a scheduler's `run.start`.
-                _ = try advance(tx: tx, tenant: input.tenant, run: run, event: .start, catalog: catalog, subjects: subjects,
-                                fresh: FreshRun(plan: plan, traceparent: input.traceparent, idempotencyKey: input.idempotencyKey))
-            } else {
-                try tx.enqueue(subject: subjects.schedule, messageID: "\(run):start",
-                               envelope: Envelope(type: .runStart, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))
+                SQL.array(runs.map(\.description)), SQL.array(inputs.map(\.tenant.rawValue)), SQL.array(inputs.map(\.job.agent.rawValue)),
+                SQL.array(startsHere.map { $0 ? "running" : "accepted" }), SQL.array(inputs.map(\.job.goal)), SQL.array(inputs.map(\.idempotencyKey)),
+                SQL.array(inputs.map(\.submissionRef)), SQL.array(inputs.map(\.payloadHash)), SQL.array(inputs.map(\.jobJSON)),
+                SQL.array(try plans.map { try $0.map { try SQL.json($0) } }), SQL.array(plans.map { $0 == nil ? "1" : "2" }),
+                SQL.array(inputs.map { $0.deadline.map { Timestamp.format($0) } }), SQL.array(inputs.map(\.traceparent)),
+            ]).rows.compactMap { $0[0] })
+        // Steps of every new run with a plan, in one statement.
+        var stepRows: [(run: String, step: String, tenant: String, position: Int, skill: String)] = []
+        for (index, plan) in plans.enumerated() where inserted.contains(runs[index].description) {
+            for (position, step) in (plan?.steps ?? []).enumerated() {
+                stepRows.append((runs[index].description, step.stepID.rawValue, inputs[index].tenant.rawValue, position, step.skill))
             }
-        } else {
-            try tx.enqueue(subject: subjects.plan, messageID: "\(run):plan",
-                           envelope: Envelope(type: .planRequest, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))
         }
-        return .accepted(run)
+        if !stepRows.isEmpty {
+            try connection.query("""
+                INSERT INTO steps (run_id, step_id, tenant_id, position, skill)
+                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[])
+                ON CONFLICT DO NOTHING
+                """, [SQL.array(stepRows.map(\.run)), SQL.array(stepRows.map(\.step)), SQL.array(stepRows.map(\.tenant)),
+                      SQL.array(stepRows.map { String($0.position) }), SQL.array(stepRows.map(\.skill))])
+        }
+        var outcomes: [SubmissionOutcome] = []
+        for (index, input) in inputs.enumerated() {
+            let run = runs[index]
+            guard inserted.contains(run.description) else {
+                outcomes.append(try existing(for: input, tx: tx))
+                continue
+            }
+            let keyHeader = input.idempotencyKey.map { [OutboxMessage.Header(AriaHeader.idempotencyKey, $0)] } ?? []
+            try tx.emit(tenant: input.tenant, run: run, seq: 1,
+                        body: RunEventBody(kind: .accepted, status: .accepted, idempotencyKey: input.idempotencyKey),
+                        headers: keyHeader, traceparent: input.traceparent)
+            if let plan = plans[index] {
+                try tx.emit(tenant: input.tenant, run: run, seq: 2, body: RunEventBody(kind: .planned, status: .accepted), traceparent: input.traceparent)
+                if let catalog {
+                    // Start the run here: the same state machine and writes as a scheduler's `run.start`.
+                    _ = try advance(tx: tx, tenant: input.tenant, run: run, event: .start, catalog: catalog, subjects: subjects,
+                                    fresh: FreshRun(status: .running, plan: plan, traceparent: input.traceparent, idempotencyKey: input.idempotencyKey))
+                } else {
+                    try tx.enqueue(subject: subjects.schedule, messageID: "\(run):start",
+                                   envelope: Envelope(type: .runStart, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))
+                }
+            } else {
+                try tx.enqueue(subject: subjects.plan, messageID: "\(run):plan",
+                               envelope: Envelope(type: .planRequest, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))
+            }
+            outcomes.append(.accepted(run))
+        }
+        return outcomes
     }
 
     private static func existing(for input: SubmissionInput, tx: StoreTransaction) throws -> SubmissionOutcome {

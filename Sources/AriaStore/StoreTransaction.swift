@@ -63,6 +63,8 @@ public final class StoreTransaction {
     let now: Date
     /// The breaker settings of the store (nil: breakers off).
     let breakers: CircuitBreakerSettings?
+    /// Skills whose breaker let a dispatch through (closed) in this transaction: not read again.
+    var closedBreakers = Set<String>()
     private var outbox: [OutboxMessage] = []
     private var deferred: [(tenant: TenantID, run: RunID, step: StepID?, attempt: Int?, body: RunEventBody, traceparent: String?)] = []
     private var events: [(tenant: TenantID, run: RunID, seq: Int64, kind: RunEventKind, body: String)] = []
