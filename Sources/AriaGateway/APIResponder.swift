@@ -64,9 +64,7 @@ struct APIResponder: Service {
                     let reason = String((query["reason"]?.stringValue ?? "cancelled by request").prefix(500))
                     let (result, outbox) = try await context.store.cancel(tenant: tenant, run: run, reason: reason, catalog: gateway.validator.catalog)
                     context.relay.publish(outbox)
-                    for notice in result.cancelNotices {
-                        try? context.nats.publish(Subjects.cancelNotice, try Wire.encode(notice))
-                    }
+                    context.sendCancelNotices([result])
                     return .success(run: run, status: result.status)
                 }
                 let modeText = query["mode"]?.stringValue ?? RerunMode.fromScratch.rawValue

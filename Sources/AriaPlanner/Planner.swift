@@ -84,16 +84,10 @@ struct PlanReconciler: Service {
     func run() async throws {
         let context = planner.context
         let configuration = context.configuration
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do { try await Task.sleep(for: configuration.reconcileInterval.duration) } catch { return }
-            if Task.isShuttingDownGracefully { return }
-            do {
-                for run in try await context.store.unplannedRuns(idle: configuration.reconcileIdleAfter, limit: 200) {
-                    context.logger.notice("reconciler plans a run whose request was lost", metadata: ["run": "\(run)"])
-                    _ = await planner.plan(run: run, traceparent: nil)
-                }
-            } catch {
-                context.logger.warning("plan reconciliation failed; will try again", metadata: ["error": "\(error)"])
+        await everyInterval(configuration.reconcileInterval, context: context, failure: "plan reconciliation failed; will try again") {
+            for run in try await context.store.unplannedRuns(idle: configuration.reconcileIdleAfter, limit: 200) {
+                context.logger.notice("reconciler plans a run whose request was lost", metadata: ["run": "\(run)"])
+                _ = await planner.plan(run: run, traceparent: nil)
             }
         }
     }

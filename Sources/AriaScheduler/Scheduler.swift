@@ -70,7 +70,7 @@ public struct Scheduler: Sendable {
         do {
             let (results, outbox) = try await context.store.advance(batch: batch.map(\.item), catalog: catalog)
             context.relay.publish(outbox)
-            sendCancelNotices(results)
+            context.sendCancelNotices(results)
             log(results, items: batch.map(\.item))
         } catch {
             guard batch.count > 1 else {
@@ -82,7 +82,7 @@ public struct Scheduler: Sendable {
                 do {
                     let (result, outbox) = try await context.store.advance(tenant: item.tenant, run: item.run, event: item.event, catalog: catalog)
                     context.relay.publish(outbox)
-                    sendCancelNotices([result])
+                    context.sendCancelNotices([result])
                     log([result], items: [item])
                 } catch {
                     context.logger.warning("scheduling failed; will retry", metadata: ["run": "\(item.run)", "error": "\(error)"])
@@ -91,15 +91,6 @@ public struct Scheduler: Sendable {
             }
         }
         return outcomes
-    }
-
-    /// Tells workers to stop the attempts of steps a run-ending transition cancelled (after the commit).
-    func sendCancelNotices(_ results: [SchedulingResult]) {
-        for notice in results.flatMap(\.cancelNotices) {
-            do { try context.nats.publish(Subjects.cancelNotice, try Wire.encode(notice)) } catch {
-                context.logger.warning("cannot send a cancel notice; the worker will learn it from its lease", metadata: ["run": "\(notice.run)", "step": "\(notice.step)", "error": "\(error)"])
-            }
-        }
     }
 
     private func log(_ results: [SchedulingResult], items: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)]) {
@@ -121,32 +112,26 @@ struct Reconciler: Service {
         let context = scheduler.context
         let configuration = context.configuration
         let staleness = Staleness(dispatched: configuration.reconcileDispatchedAfter, running: configuration.reconcileRunningAfter)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do { try await Task.sleep(for: configuration.reconcileInterval.duration) } catch { return }
-            if Task.isShuttingDownGracefully { return }
-            do {
-                for (tenant, run) in try await context.store.idleRuns(idle: configuration.reconcileIdleAfter, limit: 200) {
-                    let (result, outbox) = try await context.store.reconcile(tenant: tenant, run: run, staleness: staleness, catalog: scheduler.catalog)
-                    context.relay.publish(outbox)
-                    scheduler.sendCancelNotices([result])
-                    let moved = result.actions.filter { if case .ignore = $0 { false } else { true } }
-                    if !moved.isEmpty {
-                        context.logger.notice("reconciler re-drove a run", metadata: ["run": "\(run)", "actions": "\(moved)", "traceparent": "\(result.traceparent ?? "-")"])
-                    }
+        await everyInterval(configuration.reconcileInterval, context: context, failure: "reconciliation failed; will try again") {
+            for (tenant, run) in try await context.store.idleRuns(idle: configuration.reconcileIdleAfter, limit: 200) {
+                let (result, outbox) = try await context.store.reconcile(tenant: tenant, run: run, staleness: staleness, catalog: scheduler.catalog)
+                context.relay.publish(outbox)
+                context.sendCancelNotices([result])
+                let moved = result.actions.filter { if case .ignore = $0 { false } else { true } }
+                if !moved.isEmpty {
+                    context.logger.notice("reconciler re-drove a run", metadata: ["run": "\(run)", "actions": "\(moved)", "traceparent": "\(result.traceparent ?? "-")"])
                 }
-                // The watchdog: a run with no progress at all for the configured time fails, with a reason.
-                let after = configuration.watchdogAfter
-                for (tenant, run, waitingFor) in try await context.store.stalledRuns(after: after, limit: 100) {
-                    let error = RunStore.stalledError(after: after, waitingFor: waitingFor)
-                    let (result, outbox) = try await context.store.advance(tenant: tenant, run: run, event: .stalled(error), catalog: scheduler.catalog)
-                    context.relay.publish(outbox)
-                    scheduler.sendCancelNotices([result])
-                    if result.status == .failed {
-                        context.logger.warning("watchdog failed a stalled run", metadata: ["run": "\(run)", "reason": "\(error.message)"])
-                    }
+            }
+            // The watchdog: a run with no progress at all for the configured time fails, with a reason.
+            let after = configuration.watchdogAfter
+            for (tenant, run, waitingFor) in try await context.store.stalledRuns(after: after, limit: 100) {
+                let error = RunStore.stalledError(after: after, waitingFor: waitingFor)
+                let (result, outbox) = try await context.store.advance(tenant: tenant, run: run, event: .stalled(error), catalog: scheduler.catalog)
+                context.relay.publish(outbox)
+                context.sendCancelNotices([result])
+                if result.status == .failed {
+                    context.logger.warning("watchdog failed a stalled run", metadata: ["run": "\(run)", "reason": "\(error.message)"])
                 }
-            } catch {
-                context.logger.warning("reconciliation failed; will try again", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -160,19 +145,12 @@ struct RetryTimer: Service {
 
     func run() async throws {
         let context = scheduler.context
-        let interval = context.configuration.timerInterval
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do { try await Task.sleep(for: interval.duration) } catch { return }
-            if Task.isShuttingDownGracefully { return }
-            do {
-                let due = try await context.store.dueRuns(limit: 200)
-                guard !due.isEmpty else { continue }
-                let (results, outbox) = try await context.store.advance(batch: due.map { ($0.tenant, $0.run, .timer) }, catalog: scheduler.catalog)
-                context.relay.publish(outbox)
-                scheduler.sendCancelNotices(results)
-            } catch {
-                context.logger.warning("timer pass failed; will try again", metadata: ["error": "\(error)"])
-            }
+        await everyInterval(context.configuration.timerInterval, context: context, failure: "timer pass failed; will try again") {
+            let due = try await context.store.dueRuns(limit: 200)
+            guard !due.isEmpty else { return }
+            let (results, outbox) = try await context.store.advance(batch: due.map { ($0.tenant, $0.run, .timer) }, catalog: scheduler.catalog)
+            context.relay.publish(outbox)
+            context.sendCancelNotices(results)
         }
     }
 }

@@ -139,7 +139,7 @@ extension RunStore {
     /// happened). Committed on its own, before the attempt's result, so a worker killed between the two
     /// leaves the next attempt the recorded result. The first record wins.
     public func recordExecution(key: String, tenant: TenantID, run: RunID, step: StepID, skill: String, attempt: Int, output: JSONValue) async throws {
-        try await pool.withConnection { connection in
+        _ = try await pool.withConnection { connection in
             try connection.query("""
                 INSERT INTO step_ledger (idempotency_key, tenant_id, run_id, step_id, skill, attempt, output)
                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING

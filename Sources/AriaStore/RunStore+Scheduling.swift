@@ -112,7 +112,7 @@ extension RunStore {
                 case .dispatch(let stepID, let phase):
                     guard let plan, let step = plan.step(stepID) else { continue }
                     let attempts = machine.steps[stepID]?.attempts ?? 0
-                    let skill = phase == .fallback ? (step.fallbackSkill ?? step.skill) : step.skill
+                    let skill = step.skill(in: phase)
                     let params: JSONValue
                     do {
                         params = try renderParams(step: step, phase: phase, outputs: renderedOutputs, catalog: catalog)
@@ -153,7 +153,7 @@ extension RunStore {
                     // The original dispatch (or its attempt) was lost: a new message id, past the dedupe window.
                     guard let plan, let step = plan.step(stepID) else { continue }
                     let phase = machine.steps[stepID]?.phase ?? .primary
-                    let skill = phase == .fallback ? (step.fallbackSkill ?? step.skill) : step.skill
+                    let skill = step.skill(in: phase)
                     guard let params = try? renderParams(step: step, phase: phase, outputs: renderedOutputs, catalog: catalog) else { continue }
                     try connection.query("UPDATE steps SET dispatched_at = now() WHERE run_id = $1 AND step_id = $2", [run.description, stepID.rawValue])
                     try connection.query("UPDATE runs SET updated_at = now() WHERE run_id = $1", [run.description])
@@ -221,8 +221,8 @@ extension RunStore {
     /// The params a step's attempt gets in `phase`: references resolved (to `null` for a dependency without
     /// output under join `all_done`), then checked against the skill's input schema.
     static func renderParams(step: PlanStep, phase: StepPhase, outputs: [String: JSONValue], catalog: SkillCatalog) throws(AriaError) -> JSONValue {
-        let skill = phase == .fallback ? (step.fallbackSkill ?? step.skill) : step.skill
-        let template = phase == .fallback ? (step.fallbackParams ?? .object([:])) : step.params
+        let skill = step.skill(in: phase)
+        let template = step.params(in: phase)
         let lenient = step.effectiveJoin == .allDone
         let params = try ParamTemplate.render(template) { path in
             if let value = ParamTemplate.resolveStepOutput(path, outputs: outputs) { return value }

@@ -52,7 +52,7 @@ public protocol SubjectResolver: Sendable {
 
 /// Collects the events and intents of one state transition, and writes them in the same transaction.
 ///
-/// Events get the run's next gapless `seq` (taken by bumping `runs.last_seq`, which also locks the run row)
+/// Events get the run's next gapless `seq` (reserved at flush by bumping `runs.last_seq`, which also locks the run row)
 /// and go both to `run_events` (the permanent log) and to the outbox (for the relay).
 public final class StoreTransaction {
     /// The connection the transaction runs on.
@@ -78,18 +78,7 @@ public final class StoreTransaction {
         self.breakers = breakers
     }
 
-    /// Reserves `count` consecutive sequence numbers of `run` (locks its row) and returns the first.
-    public func reserveSeq(run: RunID, count: Int = 1) throws -> Int64 {
-        let result = try connection.query(
-            "UPDATE runs SET last_seq = last_seq + $2, updated_at = now() WHERE run_id = $1 RETURNING last_seq",
-            [run.description, String(count)])
-        guard let last = result.rows.first?[0].flatMap(Int64.init) else {
-            throw AriaError(.notFound, "run \(run) does not exist")
-        }
-        return last - Int64(count) + 1
-    }
-
-    /// Records an event with a seq reserved by ``reserveSeq(run:count:)`` (or 1 for a rejection).
+    /// Records an event with a known seq (the first events of a new run, or 1 for a rejection).
     public func emit(tenant: TenantID, run: RunID, seq: Int64, step: StepID? = nil, attempt: Int? = nil, body: RunEventBody, headers: [OutboxMessage.Header] = [], traceparent: String? = nil) throws {
         let envelope = Envelope(type: .event(body.kind), tenant: tenant, run: run, step: step, attempt: attempt, seq: seq, createdAt: now, traceparent: traceparent, body: body)
         let payload = try Wire.encode(envelope)

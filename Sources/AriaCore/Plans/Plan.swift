@@ -85,6 +85,12 @@ public struct PlanStep: Codable, Sendable, Equatable {
     /// The join rule in force.
     public var effectiveJoin: JoinRule { join ?? .allSucceeded }
 
+    /// The skill an attempt in `phase` runs.
+    public func skill(in phase: StepPhase) -> String { phase == .fallback ? (fallbackSkill ?? skill) : skill }
+
+    /// The params (before rendering) of an attempt in `phase`.
+    public func params(in phase: StepPhase) -> JSONValue { phase == .fallback ? (fallbackParams ?? .object([:])) : params }
+
     enum CodingKeys: String, CodingKey {
         case stepID = "step_id", skill, params, timeout, condition, retry, join
         case dependsOn = "depends_on"

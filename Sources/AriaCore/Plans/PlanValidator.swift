@@ -75,7 +75,7 @@ public struct PlanValidator: Sendable {
                     throw AriaError(.unknownSkill, "step '\(step.stepID)' has unknown fallback skill '\(name.prefix(64))'",
                                     details: ["step_id": step.stepID.rawValue, "skill": String(name.prefix(64))])
                 }
-                try checkParams(step.fallbackParams ?? .object([:]), skill: fallback, step: step, ancestors: ancestors[step.stepID] ?? [])
+                try checkParams(step.params(in: .fallback), skill: fallback, step: step, ancestors: ancestors[step.stepID] ?? [])
             case (_, _?):
                 throw AriaError(.invalidPlan, "step '\(step.stepID)' has a fallback_skill but on_error is '\(step.onError.rawValue)', not 'fallback'",
                                 details: ["step_id": step.stepID.rawValue])
