@@ -33,8 +33,11 @@ public struct RunStore: Sendable {
 
     /// Runs `body` in a transaction with a ``StoreTransaction`` and flushes its events and outbox rows.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> (T, [OutboxMessage]) {
-        let origin = origin, subjects = subjects, grace = outboxGrace, now = clock.now(), breakers = breakers
+        let origin = origin, subjects = subjects, grace = outboxGrace, clock = clock, breakers = breakers
         return try await pool.transaction { connection in
+            // Read on the connection's thread, right before BEGIN: close to the transaction's `now()` in Postgres,
+            // so times computed from it (a retry's `not_before`) line up with the times the rows record.
+            let now = clock.now()
             let tx = StoreTransaction(connection: connection, origin: origin, subjects: subjects, now: now, breakers: breakers)
             let value = try body(tx)
             let outbox = try tx.flush(outboxGrace: grace)

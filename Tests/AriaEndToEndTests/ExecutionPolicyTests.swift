@@ -121,15 +121,23 @@ struct ExecutionPolicyTests {
             FROM step_attempts WHERE run_id = $1 ORDER BY attempt
             """, [run.description])
         #expect(rows.count == 4)
-        // Before retry n the delay is 300 ms × 2^(n-1), capped at 1 s: 300, 600, 1000.
-        let expected: [Int64] = [300, 600, 1000]
-        for index in 1..<rows.count {
-            let gap = Int64(rows[index]["started"]!)! - Int64(rows[index - 1]["finished"]!)!
-            #expect(gap >= expected[index - 1] - 5, "retry \(index) came after \(gap) ms, before its delay of \(expected[index - 1]) ms")
-            #expect(gap <= expected[index - 1] + 500, "retry \(index) came after \(gap) ms, far after its delay of \(expected[index - 1]) ms")
-        }
         let retrying = events.filter { $0.body.kind == .stepRetrying }
         #expect(retrying.count == 3)
+        // Before retry n the delay is 300 ms × 2^(n-1), capped at 1 s: 300, 600, 1000. The policy's delay is read
+        // from the recorded times (the previous attempt's end, the retry's `not_before`), tightly; the dispatch lag
+        // after `not_before` (the retry timer's tick, the bus, the worker) gets a looser bound, since the suite runs
+        // many clusters on two cores.
+        let expected: [Int64] = [300, 600, 1000]
+        for index in 1..<min(rows.count, retrying.count + 1) {
+            let finished = Int64(rows[index - 1]["finished"]!)!
+            let started = Int64(rows[index]["started"]!)!
+            let notBefore = Int64(((retrying[index - 1].body.notBefore?.timeIntervalSince1970 ?? 0) * 1000).rounded())
+            let delay = notBefore - finished
+            #expect(delay >= expected[index - 1] - 5 && delay <= expected[index - 1] + 150,
+                    "retry \(index) was scheduled \(delay) ms after the failure, not the policy's \(expected[index - 1]) ms")
+            #expect(started - finished >= expected[index - 1] - 5, "retry \(index) came after \(started - finished) ms, before its delay of \(expected[index - 1]) ms")
+            #expect(started - notBefore <= 1_500, "retry \(index) started \(started - notBefore) ms after it was due")
+        }
         #expect(retrying.allSatisfy { $0.body.notBefore != nil && $0.body.error?.category == .transient })
     }
 
