@@ -26,6 +26,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private var statementCounter = 0
     /// Set when the protocol state is no longer known (e.g. the server entered COPY mode).
     private var poisoned = false
+    /// Statements queued by ``queue(_:_:then:)``, sent ahead of the next statement that needs an answer,
+    /// each with what to do with its result.
+    private var queued: [(statement: PostgresStatement, then: ((PostgresResult) -> Void)?)] = []
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -82,8 +85,14 @@ public final class PostgresConnection: @unchecked Sendable {
     /// statement (`DISCARD ALL`) or its cached plan no longer fits (a migration changed a table) while no
     /// transaction is open, the statement is prepared afresh and run once more.
     /// - Throws: `PostgresError`; `.queryFailed` with the server's `sqlState` for rejected SQL.
+    ///
+    /// Statements queued with ``queue(_:_:)`` go first, in the same round trip; if one of them fails, its
+    /// error is thrown here and this statement does not run.
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws -> PostgresResult {
+        if !queued.isEmpty {
+            return try pipeline([PostgresStatement(sql, parameters)])[0]
+        }
         let handle = try liveHandle()
         let wasIdle = PQtransactionStatus(handle) == PQTRANS_IDLE
         do {
@@ -93,10 +102,41 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// Queues a statement whose answer the caller does not need right away (a write inside a transaction). It
+    /// is sent with the next statement that needs an answer (``query(_:_:)``, ``pipeline(_:)``, the pool's
+    /// COMMIT), all in one round trip (libpq pipeline mode), and its failure is thrown there. `then` gets its
+    /// result once that round trip succeeded (on this connection's thread, before the call that sent it returns).
+    public func queue(_ sql: String, _ parameters: [String?] = [], then: ((PostgresResult) -> Void)? = nil) {
+        queued.append((PostgresStatement(sql, parameters), then))
+    }
+
+    /// Whether statements are queued and not yet sent.
+    public var hasQueuedStatements: Bool { !queued.isEmpty }
+
+    /// Sends the queued statements and then `statements` in one round trip (libpq pipeline mode) and returns
+    /// the results of `statements`, in order.
+    ///
+    /// The statements run one after another on the server, exactly as separate calls would, but without
+    /// waiting for each answer. The first failure is thrown (with its statement); the statements after it
+    /// are skipped by the server, and inside a transaction the transaction is then failed. Outside a
+    /// transaction, one pipeline runs as one implicit transaction: a failure undoes the statements before it.
+    /// - Throws: `PostgresError`.
+    public func pipeline(_ statements: [PostgresStatement]) throws -> [PostgresResult] {
+        let handlers = queued.map(\.then)
+        let all = queued.map(\.statement) + statements
+        queued.removeAll()
+        guard !all.isEmpty else { return [] }
+        let handle = try liveHandle()
+        let results = try runPipeline(handle, all)
+        for (index, handler) in handlers.enumerated() { handler?(results[index]) }
+        return Array(results.suffix(statements.count))
+    }
+
     /// Runs SQL through the simple-query protocol: no parameters, any number of `;`-separated statements
-    /// (migrations, `BEGIN`/`COMMIT`). Stops at the first failing statement.
+    /// (migrations, `BEGIN`/`COMMIT`). Stops at the first failing statement. Queued statements are sent first.
     /// - Throws: `PostgresError`.
     public func execute(_ sql: String) throws {
+        if !queued.isEmpty { _ = try pipeline([]) }
         _ = try executeReturningTag(sql)
     }
 
@@ -116,6 +156,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Closes the connection (`PQfinish`); later calls throw `.connectionLost`. Safe to call twice.
     public func close() {
+        queued.removeAll()
         guard let handle else { return }
         PQfinish(handle)
         self.handle = nil
@@ -145,6 +186,18 @@ public final class PostgresConnection: @unchecked Sendable {
         case PQTRANS_INERROR: return .failed
         default: return .unknown
         }
+    }
+
+    /// Drops the queued statements unsent (the transaction they belonged to is being rolled back).
+    func discardQueued() {
+        queued.removeAll()
+    }
+
+    /// Commits the open transaction, sending the queued statements first in the same round trip; returns
+    /// the command tag (`COMMIT`, or `ROLLBACK` when the transaction had already failed).
+    func commit() throws -> String {
+        guard !queued.isEmpty else { return try executeReturningTag("COMMIT") }
+        return try pipeline([PostgresStatement("COMMIT")])[0].commandTag
     }
 
     /// Runs simple-query SQL and returns the last command tag (`COMMIT`, or `ROLLBACK` when a COMMIT
@@ -206,6 +259,118 @@ public final class PostgresConnection: @unchecked Sendable {
         } catch let error as PostgresError where Self.isStaleStatement(error) {
             statements[sql] = nil
             throw error
+        }
+    }
+
+    /// Sends `statements` and a sync point in pipeline mode, then reads every result.
+    ///
+    /// Sending happens with the socket non-blocking, reading what the server answers meanwhile, so a
+    /// large pipeline cannot deadlock on full socket buffers in both directions.
+    private func runPipeline(_ handle: OpaquePointer, _ statements: [PostgresStatement]) throws -> [PostgresResult] {
+        // Prepare (synchronously, once per connection) what the cache does not hold yet.
+        var prepared: [PreparedStatement?] = []
+        prepared.reserveCapacity(statements.count)
+        for statement in statements {
+            let entry = try prepare(handle, statement.sql)
+            if let entry, entry.parameterCount != statement.parameters.count {
+                throw PostgresError(
+                    code: .queryFailed,
+                    message: "the statement takes \(entry.parameterCount) parameters but \(statement.parameters.count) were given",
+                    query: statement.sql)
+            }
+            prepared.append(entry)
+        }
+        guard PQenterPipelineMode(handle) == 1 else { throw Self.makeError(handle, result: nil, query: statements.first?.sql, connecting: false) }
+        var inPipeline = true
+        defer {
+            if inPipeline, PQexitPipelineMode(handle) != 1 { poisoned = true }
+        }
+        guard PQsetnonblocking(handle, 1) == 0 else { throw Self.makeError(handle, result: nil, query: statements.first?.sql, connecting: false) }
+        for (statement, entry) in zip(statements, prepared) {
+            let sent = withCStringArray(statement.parameters) { values in
+                if let entry {
+                    return PQsendQueryPrepared(handle, entry.name, Int32(values.count), values, nil, nil, 0)
+                }
+                return PQsendQueryParams(handle, statement.sql, Int32(values.count), nil, values, nil, nil, 0)
+            }
+            guard sent == 1 else {
+                poisoned = true
+                throw Self.makeError(handle, result: nil, query: statement.sql, connecting: false)
+            }
+        }
+        guard PQpipelineSync(handle) == 1 else {
+            poisoned = true
+            throw Self.makeError(handle, result: nil, query: statements.last?.sql, connecting: false)
+        }
+        try flushNonBlocking(handle, query: statements.last?.sql)
+        _ = PQsetnonblocking(handle, 0)
+
+        var results = [PostgresResult](repeating: PostgresResult(columns: [], rows: [], affectedRows: 0), count: statements.count)
+        var failure: PostgresError?
+        var index = 0
+        while true {
+            guard let result = PQgetResult(handle) else {
+                // The end of one statement's results.
+                if PQstatus(handle) != CONNECTION_OK {
+                    poisoned = true
+                    throw failure ?? Self.makeError(handle, result: nil, query: statements[min(index, statements.count - 1)].sql, connecting: false)
+                }
+                index += 1
+                if index > statements.count {
+                    poisoned = true
+                    throw PostgresError(code: .unexpectedResult, message: "the pipeline answered more statements than it sent")
+                }
+                continue
+            }
+            defer { PQclear(result) }
+            let status = PQresultStatus(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+            guard index < statements.count else {
+                poisoned = true
+                throw PostgresError(code: .unexpectedResult, message: "the pipeline answered more statements than it sent")
+            }
+            switch status {
+            case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+                results[index] = Self.readResult(result)
+            case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
+                let error = Self.makeError(handle, result: result, query: statements[index].sql, connecting: false)
+                if Self.isStaleStatement(error) { self.statements[statements[index].sql] = nil }
+                if failure == nil { failure = error }
+            case PGRES_PIPELINE_ABORTED:
+                break
+            default:
+                poisoned = true
+                let text = String(cString: PQresStatus(status))
+                throw PostgresError(code: .unexpectedResult, message: "unsupported result status \(text)", query: statements[index].sql)
+            }
+        }
+        inPipeline = false
+        guard PQexitPipelineMode(handle) == 1 else {
+            poisoned = true
+            throw PostgresError(code: .unexpectedResult, message: "could not leave pipeline mode: \(Self.trimmed(PQerrorMessage(handle)))")
+        }
+        if let failure { throw failure }
+        return results
+    }
+
+    /// Flushes libpq's output buffer on a non-blocking socket, consuming the server's answers meanwhile.
+    private func flushNonBlocking(_ handle: OpaquePointer, query: String?) throws {
+        while true {
+            let flushed = PQflush(handle)
+            if flushed == 0 { return }
+            guard flushed == 1 else {
+                poisoned = true
+                throw Self.makeError(handle, result: nil, query: query, connecting: false)
+            }
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN | POLLOUT), revents: 0)
+            guard poll(&descriptor, 1, -1) >= 0 || errno == EINTR else {
+                poisoned = true
+                throw PostgresError(code: .connectionLost, message: "poll failed while sending a pipeline (errno \(errno))", query: query)
+            }
+            if descriptor.revents & Int16(POLLIN) != 0, PQconsumeInput(handle) == 0 {
+                poisoned = true
+                throw Self.makeError(handle, result: nil, query: query, connecting: false)
+            }
         }
     }
 
@@ -293,6 +458,20 @@ public final class PostgresConnection: @unchecked Sendable {
         let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
         return PostgresResult(
             columns: columns, rows: rows, affectedRows: affected, commandTag: String(cString: PQcmdStatus(result)))
+    }
+}
+
+/// A statement and its text parameters (`$1`, `$2`, …; nil is NULL), for ``PostgresConnection/pipeline(_:)``.
+public struct PostgresStatement: Sendable {
+    /// The SQL text: one statement.
+    public var sql: String
+    /// The parameters.
+    public var parameters: [String?]
+
+    /// Creates a statement.
+    public init(_ sql: String, _ parameters: [String?] = []) {
+        self.sql = sql
+        self.parameters = parameters
     }
 }
 

@@ -82,8 +82,15 @@ public final class PostgresPool: Sendable {
     /// task cancels the wait for a connection, not a statement already running.
     /// - Throws: `PostgresError` (`.poolTimeout`, `.poolClosed`, `.connectionFailed`, …), `CancellationError`,
     ///   or whatever `body` throws.
+    ///
+    /// Statements `body` queued (``PostgresConnection/queue(_:_:)``) and left unsent are sent before the
+    /// connection goes back to the pool.
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
-        try await perform(body)
+        try await perform { connection in
+            let value = try body(connection)
+            if connection.hasQueuedStatements { _ = try connection.pipeline([]) }
+            return value
+        }
     }
 
     /// Runs `body` inside `BEGIN ISOLATION LEVEL …` / `COMMIT` on one connection, in one hop to its queue,
@@ -92,7 +99,10 @@ public final class PostgresPool: Sendable {
     /// The whole transaction is repeated, up to `maxAttempts` times in all with a short randomized backoff,
     /// when it fails with a serialization failure or a deadlock (`isRetryableTransaction`), or with a
     /// connection loss before COMMIT was sent (then on a fresh connection). `body` may therefore run more
-    /// than once: keep side effects other than SQL out of it. A connection lost during COMMIT throws
+    /// than once: keep side effects other than SQL out of it. BEGIN is sent with the first statement, and
+    /// writes `body` queued (``PostgresConnection/queue(_:_:)``) with the COMMIT, each in one round trip;
+    /// a connection lost while those writes and the COMMIT are in flight counts as lost during COMMIT.
+    /// A connection lost during COMMIT throws
     /// `.commitOutcomeUnknown` and is never retried. If `body` swallows an SQL error, COMMIT is not attempted:
     /// the transaction is rolled back and SQLSTATE 25P02 (in_failed_sql_transaction) is thrown.
     public func transaction<T: Sendable>(
@@ -283,6 +293,8 @@ public final class PostgresPool: Sendable {
 
     /// After use: rolls back a transaction left open, closes a broken connection, or one of a closed pool.
     private func settle<T>(_ slot: ConnectionSlot, _ connection: PostgresConnection, after result: Result<T, any Error>) {
+        // Statements queued by a body that then threw belong to nobody now.
+        connection.discardQueued()
         var broken = false
         if case .failure(let error) = result {
             let postgresError = (error as? TransactionFailure)?.underlying ?? (error as? PostgresError)
@@ -333,11 +345,8 @@ public final class PostgresPool: Sendable {
         on connection: PostgresConnection, _ isolation: PostgresIsolation,
         _ body: (PostgresConnection) throws -> T
     ) throws -> T {
-        do {
-            try connection.execute("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
-        } catch let error as PostgresError {
-            throw TransactionFailure(underlying: error, retryable: error.isRetryableTransaction || error.isConnectionLoss)
-        }
+        // BEGIN goes out with the transaction's first statement, in the same round trip.
+        connection.queue("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
 
         let value: T
         do {
@@ -360,8 +369,11 @@ public final class PostgresPool: Sendable {
 
         let tag: String
         do {
-            tag = try connection.executeReturningTag("COMMIT")
+            // Statements still queued (writes) go out with the COMMIT, in one round trip.
+            tag = try connection.commit()
         } catch let error as PostgresError {
+            // A queued write failed: the server skipped the COMMIT and holds a failed transaction.
+            rollback(connection)
             if error.isConnectionLoss {
                 throw PostgresError(
                     code: .commitOutcomeUnknown,
@@ -378,6 +390,7 @@ public final class PostgresPool: Sendable {
     }
 
     private static func rollback(_ connection: PostgresConnection) {
+        connection.discardQueued()
         let state = connection.transactionState
         guard state == .inTransaction || state == .failed else { return }
         try? connection.execute("ROLLBACK")

@@ -63,12 +63,17 @@ extension RunStore {
         // Lock every step of the batch, in key order, with its ledger entry.
         let keys = Set(starts.map { "\($0.run) \($0.step)" }).sorted()
         let pairs = keys.map { $0.split(separator: " ").map(String.init) }
-        let rows = try connection.query("""
-            SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase, l.output AS recorded
-            FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
-            LEFT JOIN step_ledger l ON l.idempotency_key = s.run_id::text || ':' || s.step_id || ':' || s.phase
-            ORDER BY s.run_id, s.step_id FOR UPDATE OF s
-            """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })])
+        let reads = try connection.pipeline([
+            lockRuns(pairs.map { $0[0] }),
+            PostgresStatement("""
+                SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase, l.output AS recorded
+                FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
+                LEFT JOIN step_ledger l ON l.idempotency_key = s.run_id::text || ':' || s.step_id || ':' || s.phase
+                ORDER BY s.run_id, s.step_id FOR UPDATE OF s
+                """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]),
+        ])
+        noteLockedRuns(reads[0], tx: tx)
+        let rows = reads[1]
         var found: [String: PostgresRow] = [:]
         for row in rows.rows { found["\(row["run_id"] ?? "") \(row["step_id"] ?? "")"] = row }
         var decisions: [AttemptDecision] = []
@@ -109,7 +114,7 @@ extension RunStore {
         }
         guard !started.isEmpty else { return decisions }
         let runs = SQL.array(started.map { $0.start.run.description }), steps = SQL.array(started.map { $0.start.step.rawValue })
-        try connection.query("""
+        connection.queue("""
             UPDATE steps s SET status = 'running', attempts = u.n, fencing_token = u.t, started_at = now(),
                 lease_expires_at = now() + make_interval(secs => u.l::float8 / 1000)
             FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS u(r, st, n, t, l)
@@ -118,14 +123,14 @@ extension RunStore {
                   SQL.array(started.map { String($0.start.lease.milliseconds) })])
         let superseded = started.filter { $0.superseding != nil }
         if !superseded.isEmpty {
-            try connection.query("""
+            connection.queue("""
                 UPDATE step_attempts a SET status = 'superseded', finished_at = now()
                 FROM unnest($1::uuid[], $2::text[], $3::int[]) AS u(r, st, n)
                 WHERE a.run_id = u.r AND a.step_id = u.st AND a.attempt = u.n AND a.status = 'running'
                 """, [SQL.array(superseded.map { $0.start.run.description }), SQL.array(superseded.map { $0.start.step.rawValue }),
                       SQL.array(superseded.map { String($0.superseding!) })])
         }
-        try connection.query("""
+        connection.queue("""
             INSERT INTO step_attempts (run_id, step_id, attempt, tenant_id, fencing_token, status, worker, skill, phase, ledger_hit)
             SELECT r, st, n, tn, t, 'running', $6, sk, ph, lh
             FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::bigint[], $7::text[], $8::text[], $9::bool[]) AS u(r, st, n, tn, t, sk, ph, lh)
@@ -133,6 +138,20 @@ extension RunStore {
                   SQL.array(started.map { String($0.token) }), worker, SQL.array(started.map { $0.start.skill }),
                   SQL.array(started.map { $0.phase.rawValue }), SQL.array(started.map { $0.ledgerHit ? "t" : "f" })])
         return decisions
+    }
+
+    /// Locks the runs of a batch in run-id order (the order schedulers lock them in) and reads their `last_seq`.
+    private static func lockRuns(_ runs: [String]) -> PostgresStatement {
+        PostgresStatement(
+            "SELECT run_id::text, last_seq FROM runs WHERE run_id = ANY($1::uuid[]) ORDER BY run_id FOR UPDATE",
+            [SQL.array(Array(Set(runs)).sorted())])
+    }
+
+    /// Tells the transaction the `last_seq` of the runs ``lockRuns(_:)`` locked.
+    private static func noteLockedRuns(_ result: PostgresResult, tx: StoreTransaction) {
+        for row in result.rows {
+            if let run = RunID(row[0] ?? ""), let last = Int64(row[1] ?? "") { tx.lockedRun(run, lastSeq: last) }
+        }
     }
 
     /// Records in the execution ledger that the execution `key` produced `output` (its side effect
@@ -182,11 +201,30 @@ extension RunStore {
         let connection = tx.connection
         let keys = Set(finishes.map { "\($0.run) \($0.step)" }).sorted()
         let pairs = keys.map { $0.split(separator: " ").map(String.init) }
-        let rows = try connection.query("""
-            SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase
-            FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
-            ORDER BY s.run_id, s.step_id FOR UPDATE OF s
-            """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })])
+        // One round trip: BEGIN, the runs and steps locked (runs first, as schedulers lock them), the runs with
+        // a step still open besides this batch's (to end the others here), and the unsettled breakers.
+        var statements = [
+            lockRuns(pairs.map { $0[0] }),
+            PostgresStatement("""
+                SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase
+                FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
+                ORDER BY s.run_id, s.step_id FOR UPDATE OF s
+                """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]),
+        ]
+        if catalog != nil {
+            statements.append(PostgresStatement("""
+                SELECT DISTINCT s.run_id::text FROM steps s
+                WHERE s.run_id = ANY($1::uuid[]) AND s.status NOT IN ('succeeded', 'skipped', 'cancelled')
+                  AND NOT EXISTS (SELECT 1 FROM unnest($1::uuid[], $2::text[]) AS u(r, st) WHERE u.r = s.run_id AND u.st = s.step_id)
+                """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]))
+        }
+        let breakerRead = tx.unsettledBreakersStatement()
+        if let breakerRead { statements.append(breakerRead) }
+        let reads = try connection.pipeline(statements)
+        noteLockedRuns(reads[0], tx: tx)
+        let rows = reads[1]
+        let busyElsewhere = catalog == nil ? [] : Set(reads[2].rows.compactMap { RunID($0[0] ?? "") })
+        if breakerRead != nil { tx.noteUnsettledBreakers(reads[reads.count - 1]) }
         var machines: [String: StepExecution] = [:]
         var phases: [String: StepPhase] = [:]
         for row in rows.rows {
@@ -240,7 +278,7 @@ extension RunStore {
         let runs = SQL.array(recorded.map { $0.finish.run.description }), steps = SQL.array(recorded.map { $0.finish.step.rawValue })
         let statuses = SQL.array(recorded.map { $0.status.rawValue })
         let errors = SQL.array(try recorded.map { try $0.error.map { try SQL.json($0) } })
-        try connection.query("""
+        connection.queue("""
             UPDATE steps s SET status = u.status, output = u.output, error = u.error, finished_at = now(), lease_expires_at = NULL,
                 attempts = u.n, fencing_token = u.t, started_at = CASE WHEN u.opt THEN now() ELSE s.started_at END
             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::int[], $7::bigint[], $8::bool[]) AS u(r, st, status, output, error, n, t, opt)
@@ -249,7 +287,7 @@ extension RunStore {
                   SQL.array(recorded.map { String($0.finish.attempt) }), SQL.array(recorded.map { String($0.finish.fencingToken) }),
                   SQL.array(recorded.map { $0.finish.optimistic ? "t" : "f" })])
         if !superseded.isEmpty {
-            try connection.query("""
+            connection.queue("""
                 UPDATE step_attempts a SET status = 'superseded', finished_at = now()
                 FROM unnest($1::uuid[], $2::text[], $3::int[]) AS u(r, st, n)
                 WHERE a.run_id = u.r AND a.step_id = u.st AND a.attempt = u.n AND a.status = 'running'
@@ -257,7 +295,7 @@ extension RunStore {
         }
         let normal = recorded.filter { !$0.finish.optimistic }, optimistic = recorded.filter(\.finish.optimistic)
         if !normal.isEmpty {
-            try connection.query("""
+            connection.queue("""
                 UPDATE step_attempts a SET status = u.status, error = u.error, finished_at = now()
                 FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[]) AS u(r, st, n, status, error)
                 WHERE a.run_id = u.r AND a.step_id = u.st AND a.attempt = u.n
@@ -266,7 +304,7 @@ extension RunStore {
                       SQL.array(try normal.map { try $0.error.map { try SQL.json($0) } })])
         }
         if !optimistic.isEmpty {
-            try connection.query("""
+            connection.queue("""
                 INSERT INTO step_attempts (run_id, step_id, attempt, tenant_id, fencing_token, status, worker, skill, phase, error, finished_at)
                 SELECT r, st, n, tn, t, status, w, sk, ph, error, now()
                 FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
@@ -285,19 +323,21 @@ extension RunStore {
                 let skill = item.finish.skill
                 if item.error == nil, lastWasSuccess[skill] == true { continue }
                 lastWasSuccess[skill] = item.error == nil
+                guard tx.breakerMayChange(skill, error: item.error) else { continue }
                 try recordSkillOutcome(connection: connection, skill: skill, error: item.error, now: tx.now, settings: breakers)
             }
         }
         // Runs whose every step has now ended well are ended here; the others hear from a scheduler.
+        // A run is complete when every step of it in this batch was recorded succeeded and no other is open.
         var complete = Set<RunID>()
         if catalog != nil {
-            let succeededRuns = Set(recorded.filter { $0.status == .succeeded }.map(\.finish.run))
-            if !succeededRuns.isEmpty {
-                let open = Set(try connection.query("""
-                    SELECT DISTINCT run_id::text FROM steps WHERE run_id = ANY($1::uuid[]) AND status NOT IN ('succeeded', 'skipped', 'cancelled')
-                    """, [SQL.array(succeededRuns.map(\.description))]).rows.compactMap { RunID($0[0] ?? "") })
-                complete = succeededRuns.subtracting(open)
+            var succeededKeys = Set<String>()
+            for item in recorded where item.status == .succeeded { succeededKeys.insert("\(item.finish.run) \(item.finish.step)") }
+            var candidates = Set(recorded.filter { $0.status == .succeeded }.map(\.finish.run)).subtracting(busyElsewhere)
+            for key in keys where !succeededKeys.contains(key) {
+                if let run = RunID(String(key.prefix { $0 != " " })) { candidates.remove(run) }
             }
+            complete = candidates
         }
         var ended = Set<RunID>()
         for item in recorded {

@@ -58,20 +58,29 @@ extension RunStore {
         if let fresh {
             (status, plan, traceparent, idempotencyKey) = (fresh.status, fresh.plan, fresh.traceparent, fresh.idempotencyKey)
         } else {
-            let runRows = try connection.query(
-                "SELECT status, plan, traceparent, idempotency_key FROM runs WHERE run_id = $1 AND tenant_id = $2 FOR UPDATE",
-                [run.description, tenant.rawValue])
-            guard let runRow = runRows.rows.first else {
+            // One round trip: the run under its lock, its steps, and (once per transaction) the breakers.
+            var reads = [
+                PostgresStatement(
+                    "SELECT status, plan, traceparent, idempotency_key, last_seq FROM runs WHERE run_id = $1 AND tenant_id = $2 FOR UPDATE",
+                    [run.description, tenant.rawValue]),
+                PostgresStatement("""
+                    SELECT s.step_id, s.status, s.attempts, s.phase, (extract(epoch FROM s.not_before) * 1000)::bigint AS not_before, s.output, s.error
+                    FROM steps s WHERE s.run_id = $1
+                    """, [run.description]),
+            ]
+            let breakerRead = tx.unsettledBreakersStatement()
+            if let breakerRead { reads.append(breakerRead) }
+            let results = try connection.pipeline(reads)
+            if breakerRead != nil { tx.noteUnsettledBreakers(results[2]) }
+            guard let runRow = results[0].rows.first else {
                 return SchedulingResult(actions: [.ignore("run \(run) does not exist")], status: nil)
             }
             status = RunStatus(rawValue: try runRow.required("status")) ?? .accepted
             plan = try SQL.decode(Plan.self, runRow["plan"])
             traceparent = runRow["traceparent"]
             idempotencyKey = runRow["idempotency_key"]
-            for row in try connection.query("""
-                SELECT step_id, status, attempts, phase, (extract(epoch FROM not_before) * 1000)::bigint AS not_before, output, error
-                FROM steps WHERE run_id = $1
-                """, [run.description]).rows {
+            tx.lockedRun(run, lastSeq: Int64(try runRow.required("last_seq")) ?? 0)
+            for row in results[1].rows {
                 let id = StepID(trusted: try row.required("step_id"))
                 states[id] = RunScheduler.StepState(
                     status: StepStatus(rawValue: try row.required("status")) ?? .pending,
@@ -108,7 +117,7 @@ extension RunStore {
             for action in actions {
                 switch action {
                 case .markRunning:
-                    try connection.query("UPDATE runs SET status = 'running', progressed_at = now(), updated_at = now() WHERE run_id = $1", [run.description])
+                    connection.queue("UPDATE runs SET status = 'running', progressed_at = now(), updated_at = now() WHERE run_id = $1", [run.description])
                 case .dispatch(let stepID, let phase):
                     guard let plan, let step = plan.step(stepID) else { continue }
                     let attempts = machine.steps[stepID]?.attempts ?? 0
@@ -119,7 +128,7 @@ extension RunStore {
                     } catch {
                         // An unresolvable reference or an input the skill refuses fails the step before dispatch;
                         // its error policy then decides (a validation error is never retried).
-                        try connection.query(
+                        connection.queue(
                             "UPDATE steps SET status = 'failed', phase = $3, error = $4, attempts = attempts + 1, finished_at = now() WHERE run_id = $1 AND step_id = $2",
                             [run.description, stepID.rawValue, phase.rawValue, try SQL.json(error)])
                         try tx.emitNext(tenant: tenant, run: run, step: stepID, body: RunEventBody(kind: .stepFailed, status: .running, step: stepID, skill: skill, error: error), traceparent: traceparent)
@@ -127,10 +136,10 @@ extension RunStore {
                         pending.append(.stepFinished(stepID))
                         continue
                     }
-                    if let breakers = tx.breakers, !tx.closedBreakers.contains(skill), case .wait(let until) = try gate(tx: tx, skill: skill, settings: breakers) {
+                    if let breakers = tx.breakers, tx.breakerMayHold(skill), case .wait(let until) = try gate(tx: tx, skill: skill, settings: breakers) {
                         // The skill's circuit breaker is open: the step waits (no attempt is used) and the timer
                         // tries again when a probe may go.
-                        try connection.query(
+                        connection.queue(
                             "UPDATE steps SET status = 'waiting', phase = $3, not_before = to_timestamp($4::float8 / 1000) WHERE run_id = $1 AND step_id = $2",
                             [run.description, stepID.rawValue, phase.rawValue, String(Int64((until.timeIntervalSince1970 * 1000).rounded()))])
                         try tx.emitNext(tenant: tenant, run: run, step: stepID,
@@ -139,7 +148,7 @@ extension RunStore {
                                         traceparent: traceparent)
                         continue
                     }
-                    try connection.query(
+                    connection.queue(
                         "UPDATE steps SET status = 'dispatched', phase = $3, not_before = NULL, dispatched_at = now() WHERE run_id = $1 AND step_id = $2",
                         [run.description, stepID.rawValue, phase.rawValue])
                     if phase == .fallback {
@@ -155,12 +164,12 @@ extension RunStore {
                     let phase = machine.steps[stepID]?.phase ?? .primary
                     let skill = step.skill(in: phase)
                     guard let params = try? renderParams(step: step, phase: phase, outputs: renderedOutputs, catalog: catalog) else { continue }
-                    try connection.query("UPDATE steps SET dispatched_at = now() WHERE run_id = $1 AND step_id = $2", [run.description, stepID.rawValue])
-                    try connection.query("UPDATE runs SET updated_at = now() WHERE run_id = $1", [run.description])
+                    connection.queue("UPDATE steps SET dispatched_at = now() WHERE run_id = $1 AND step_id = $2", [run.description, stepID.rawValue])
+                    connection.queue("UPDATE runs SET updated_at = now() WHERE run_id = $1", [run.description])
                     try enqueueDispatch(tx: tx, tenant: tenant, run: run, plan: plan, step: step, skill: skill, params: params,
                                         messageID: "\(run):\(stepID):r\(Int64(tx.now.timeIntervalSince1970 * 1000))", catalog: catalog, subjects: subjects, traceparent: traceparent)
                 case .retry(let stepID, let until, let error):
-                    try connection.query(
+                    connection.queue(
                         "UPDATE steps SET status = 'waiting', not_before = to_timestamp($3::float8 / 1000) WHERE run_id = $1 AND step_id = $2",
                         [run.description, stepID.rawValue, String(Int64((until.timeIntervalSince1970 * 1000).rounded()))])
                     try tx.emitNext(tenant: tenant, run: run, step: stepID,
@@ -168,38 +177,38 @@ extension RunStore {
                                                        error: error, reason: "retry \(machine.steps[stepID]?.attempts ?? 0) of the step's policy", notBefore: until),
                                     traceparent: traceparent)
                 case .skip(let stepID, let reason):
-                    try connection.query(
+                    connection.queue(
                         "UPDATE steps SET status = 'skipped', reason = $3, not_before = NULL, finished_at = now() WHERE run_id = $1 AND step_id = $2 AND status IN ('pending', 'waiting')",
                         [run.description, stepID.rawValue, reason])
                     try tx.emitNext(tenant: tenant, run: run, step: stepID, body: RunEventBody(kind: .stepSkipped, status: machine.status, step: stepID, reason: reason), traceparent: traceparent)
                 case .cancelStep(let stepID, let reason):
-                    try connection.query(
+                    connection.queue(
                         "UPDATE steps SET status = 'cancelled', reason = $3, finished_at = now() WHERE run_id = $1 AND step_id = $2",
                         [run.description, stepID.rawValue, reason])
-                    try connection.query(
+                    connection.queue(
                         "UPDATE step_attempts SET status = 'cancelled', finished_at = now() WHERE run_id = $1 AND step_id = $2 AND status = 'running'",
                         [run.description, stepID.rawValue])
                     try tx.emitNext(tenant: tenant, run: run, step: stepID, body: RunEventBody(kind: .stepCancelled, status: machine.status, step: stepID, reason: reason), traceparent: traceparent)
                     notices.append(CancelNotice(tenant: tenant, run: run, step: stepID, reason: reason))
                 case .succeed:
                     let output = plan.map { runOutput(plan: $0, outputs: renderedOutputs) } ?? .object([:])
-                    try connection.query(
+                    connection.queue(
                         "UPDATE runs SET status = 'succeeded', output = $2, updated_at = now(), progressed_at = now(), finished_at = now() WHERE run_id = $1",
                         [run.description, output.jsonString])
                     try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .succeeded, status: .succeeded, output: output), traceparent: traceparent)
                 case .fail(let error):
-                    try connection.query(
+                    connection.queue(
                         "UPDATE runs SET status = 'failed', error = $2, updated_at = now(), progressed_at = now(), finished_at = now() WHERE run_id = $1",
                         [run.description, try SQL.json(error)])
                     try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .failed, status: .failed, error: error), traceparent: traceparent)
                 case .reject(let error):
-                    try connection.query(
+                    connection.queue(
                         "UPDATE runs SET status = 'rejected', error = $2, updated_at = now(), finished_at = now() WHERE run_id = $1",
                         [run.description, try SQL.json(error)])
                     try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .rejected, status: .rejected, idempotencyKey: idempotencyKey, error: error), traceparent: traceparent)
                 case .cancelRun(let reason):
                     let error = AriaError(.runCancelled, reason)
-                    try connection.query(
+                    connection.queue(
                         "UPDATE runs SET status = 'cancelled', error = $2, updated_at = now(), progressed_at = now(), finished_at = now() WHERE run_id = $1",
                         [run.description, try SQL.json(error)])
                     try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .cancelled, status: .cancelled, reason: reason), traceparent: traceparent)

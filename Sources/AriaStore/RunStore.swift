@@ -34,15 +34,15 @@ public struct RunStore: Sendable {
     /// Runs `body` in a transaction with a ``StoreTransaction`` and flushes its events and outbox rows.
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> (T, [OutboxMessage]) {
         let origin = origin, subjects = subjects, grace = outboxGrace, clock = clock, breakers = breakers
-        return try await pool.transaction { connection in
+        let (value, batch) = try await pool.transaction { connection in
             // Read on the connection's thread, right before BEGIN: close to the transaction's `now()` in Postgres,
             // so times computed from it (a retry's `not_before`) line up with the times the rows record.
             let now = clock.now()
             let tx = StoreTransaction(connection: connection, origin: origin, subjects: subjects, now: now, breakers: breakers)
             let value = try body(tx)
-            let outbox = try tx.flush(outboxGrace: grace)
-            return (value, outbox)
+            return (value, try tx.flush(outboxGrace: grace))
         }
+        return (value, batch.messages)
     }
 
     // MARK: Tenants
@@ -122,7 +122,7 @@ extension RunStore {
             var agents: Set<[String]> = []
             for input in inputs { agents.insert([input.tenant.rawValue, input.job.agent.rawValue]) }
             let sortedAgents = agents.sorted { $0.lexicographicallyPrecedes($1) }
-            try tx.connection.query("""
+            tx.connection.queue("""
                 INSERT INTO agents (tenant_id, agent_id) SELECT * FROM unnest($1::text[], $2::text[])
                 ON CONFLICT DO NOTHING
                 """, [SQL.array(sortedAgents.map { $0[0] }), SQL.array(sortedAgents.map { $0[1] })])
@@ -141,7 +141,7 @@ extension RunStore {
         }
         // An explicit plan is started here when the caller gave the catalog: it is inserted `running`.
         let startsHere = plans.map { $0 != nil && catalog != nil }
-        let inserted = Set(try connection.query("""
+        let insertRuns = PostgresStatement("""
             INSERT INTO runs (run_id, tenant_id, agent_id, status, goal, idempotency_key, submission_ref, payload_hash,
                               job, plan, last_seq, deadline, traceparent)
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
@@ -154,7 +154,12 @@ extension RunStore {
                 SQL.array(inputs.map(\.submissionRef)), SQL.array(inputs.map(\.payloadHash)), SQL.array(inputs.map(\.jobJSON)),
                 SQL.array(try plans.map { try $0.map { try SQL.json($0) } }), SQL.array(plans.map { $0 == nil ? "1" : "2" }),
                 SQL.array(inputs.map { $0.deadline.map { Timestamp.format($0) } }), SQL.array(inputs.map(\.traceparent)),
-            ]).rows.compactMap { $0[0] })
+            ])
+        // One round trip: BEGIN, the runs, and (when runs start here) which skills' breakers are unsettled.
+        let breakerRead = startsHere.contains(true) ? tx.unsettledBreakersStatement() : nil
+        let results = try connection.pipeline([insertRuns] + (breakerRead.map { [$0] } ?? []))
+        if breakerRead != nil { tx.noteUnsettledBreakers(results[1]) }
+        let inserted = Set(results[0].rows.compactMap { $0[0] })
         // Steps of every new run with a plan, in one statement.
         var stepRows: [(run: String, step: String, tenant: String, position: Int, skill: String)] = []
         for (index, plan) in plans.enumerated() where inserted.contains(runs[index].description) {
@@ -163,7 +168,7 @@ extension RunStore {
             }
         }
         if !stepRows.isEmpty {
-            try connection.query("""
+            connection.queue("""
                 INSERT INTO steps (run_id, step_id, tenant_id, position, skill)
                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[])
                 ON CONFLICT DO NOTHING
@@ -177,6 +182,8 @@ extension RunStore {
                 outcomes.append(try existing(for: input, tx: tx))
                 continue
             }
+            // Inserted by this transaction with `last_seq` 1 (accepted) or 2 (and planned): its row is locked.
+            tx.lockedRun(run, lastSeq: plans[index] == nil ? 1 : 2)
             let keyHeader = input.idempotencyKey.map { [OutboxMessage.Header(AriaHeader.idempotencyKey, $0)] } ?? []
             try tx.emit(tenant: input.tenant, run: run, seq: 1,
                         body: RunEventBody(kind: .accepted, status: .accepted, idempotencyKey: input.idempotencyKey),

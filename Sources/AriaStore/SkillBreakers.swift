@@ -64,6 +64,30 @@ extension RunStore {
     }
 }
 
+extension StoreTransaction {
+    /// The statement that reads which skills' breakers are unsettled (not closed, or closed with failures),
+    /// to send along with a transition's other reads; nil when breakers are off or this transaction read them.
+    func unsettledBreakersStatement() -> PostgresStatement? {
+        guard breakers != nil, unsettledBreakers == nil else { return nil }
+        return PostgresStatement("SELECT skill FROM skill_breakers WHERE state <> 'closed' OR consecutive_failures > 0")
+    }
+
+    /// Takes the result of ``unsettledBreakersStatement()``.
+    func noteUnsettledBreakers(_ result: PostgresResult) {
+        unsettledBreakers = Set(result.rows.compactMap { $0[0] })
+    }
+
+    /// Whether `skill`'s breaker may hold a dispatch back: false when this transaction knows it is closed.
+    func breakerMayHold(_ skill: String) -> Bool {
+        !closedBreakers.contains(skill) && unsettledBreakers?.contains(skill) != false
+    }
+
+    /// Whether an outcome of `skill` may change its breaker: a success of a settled breaker does not.
+    func breakerMayChange(_ skill: String, error: AriaError?) -> Bool {
+        error != nil || unsettledBreakers?.contains(skill) != false
+    }
+}
+
 /// Reading and writing `skill_breakers` rows.
 enum SkillBreakerRows {
     /// The selected columns, dates as epoch milliseconds.

@@ -1,6 +1,7 @@
 import AriaCore
 import AriaPostgres
 import Foundation
+import Synchronization
 
 /// A message committed to the outbox, to be published on the bus after the transaction commits.
 public struct OutboxMessage: Sendable, Equatable {
@@ -50,10 +51,35 @@ public protocol SubjectResolver: Sendable {
     func work(pool: String) -> String
 }
 
+/// The outbox messages of a transaction; their row ids are filled in when the COMMIT's round trip returns.
+public final class OutboxBatch: Sendable {
+    private let stored: Mutex<[OutboxMessage]>
+
+    init(_ messages: [OutboxMessage]) { stored = Mutex(messages) }
+
+    /// The messages (with their ids once the transaction committed).
+    public var messages: [OutboxMessage] { stored.withLock { $0 } }
+
+    /// Sets the ids from the rows `INSERT … RETURNING id, msg_id` returned.
+    func assignIDs(_ result: PostgresResult) {
+        var idsByMessage: [String: [Int64]] = [:]
+        for row in result.rows {
+            idsByMessage[row[1] ?? "", default: []].append(Int64(row[0] ?? "0") ?? 0)
+        }
+        stored.withLock { messages in
+            for index in messages.indices {
+                messages[index].id = idsByMessage[messages[index].messageID]?.popLast() ?? 0
+            }
+        }
+    }
+}
+
 /// Collects the events and intents of one state transition, and writes them in the same transaction.
 ///
-/// Events get the run's next gapless `seq` (reserved at flush by bumping `runs.last_seq`, which also locks the run row)
-/// and go both to `run_events` (the permanent log) and to the outbox (for the relay).
+/// Events get the run's next gapless `seq`. A run whose `last_seq` the transaction read under the row lock
+/// (``lockedRun(_:lastSeq:)``) gets its seqs without asking; for the others they are reserved at flush by
+/// bumping `runs.last_seq`, which also locks the run row. Events go both to `run_events` (the permanent log)
+/// and to the outbox (for the relay); both inserts are queued to go out with the COMMIT.
 public final class StoreTransaction {
     /// The connection the transaction runs on.
     public let connection: PostgresConnection
@@ -65,6 +91,11 @@ public final class StoreTransaction {
     let breakers: CircuitBreakerSettings?
     /// Skills whose breaker let a dispatch through (closed) in this transaction: not read again.
     var closedBreakers = Set<String>()
+    /// The skills whose breaker is anything but closed without failures, once read in this transaction
+    /// (nil: not read). Every other skill's breaker neither holds a dispatch back nor changes on a success.
+    var unsettledBreakers: Set<String>?
+    /// Runs locked by this transaction, with their `last_seq` as read under the lock (and as advanced since).
+    private var lockedSeqs: [RunID: Int64] = [:]
     private var outbox: [OutboxMessage] = []
     private var deferred: [(tenant: TenantID, run: RunID, step: StepID?, attempt: Int?, body: RunEventBody, traceparent: String?)] = []
     private var events: [(tenant: TenantID, run: RunID, seq: Int64, kind: RunEventKind, body: String)] = []
@@ -78,6 +109,12 @@ public final class StoreTransaction {
         self.breakers = breakers
     }
 
+    /// Notes that this transaction holds `run`'s row lock and read its `last_seq` (or inserted the row with
+    /// it): the run's events then get their seqs without a round trip.
+    public func lockedRun(_ run: RunID, lastSeq: Int64) {
+        lockedSeqs[run] = lastSeq
+    }
+
     /// Records an event with a known seq (the first events of a new run, or 1 for a rejection).
     public func emit(tenant: TenantID, run: RunID, seq: Int64, step: StepID? = nil, attempt: Int? = nil, body: RunEventBody, headers: [OutboxMessage.Header] = [], traceparent: String? = nil) throws {
         let envelope = Envelope(type: .event(body.kind), tenant: tenant, run: run, step: step, attempt: attempt, seq: seq, createdAt: now, traceparent: traceparent, body: body)
@@ -87,28 +124,42 @@ public final class StoreTransaction {
                                     messageID: "\(run):\(seq)", headers: headers, payload: payload))
     }
 
-    /// Records one event with the run's next seq. The seqs of all such events are reserved together when
-    /// the transaction flushes (one statement for every run it touched, which also locks those run rows),
-    /// in the order the events were emitted.
+    /// Records one event with the run's next seq. The seqs of all such events are assigned together when
+    /// the transaction flushes, in the order the events were emitted.
     public func emitNext(tenant: TenantID, run: RunID, step: StepID? = nil, attempt: Int? = nil, body: RunEventBody, traceparent: String? = nil) throws {
         deferred.append((tenant, run, step, attempt, body, traceparent))
     }
 
-    /// Assigns seqs to the deferred events (runs locked in run-id order) and records them.
+    /// Assigns seqs to the deferred events and records them: from the locked `last_seq` where known (the new
+    /// value is queued), else reserved with one statement for all other runs (locked in run-id order).
     private func emitDeferred() throws {
         guard !deferred.isEmpty else { return }
         var counts: [RunID: Int] = [:]
         for event in deferred { counts[event.run, default: 0] += 1 }
-        let runs = counts.keys.sorted { $0.description < $1.description }
-        let result = try connection.query("""
-            UPDATE runs SET last_seq = last_seq + u.n, updated_at = now()
-            FROM (SELECT * FROM unnest($1::uuid[], $2::int[]) AS u(r, n) ORDER BY r) AS u
-            WHERE run_id = u.r RETURNING run_id, last_seq
-            """, [SQL.array(runs.map(\.description)), SQL.array(runs.map { String(counts[$0]!) })])
         var next: [RunID: Int64] = [:]
-        for row in result.rows {
-            guard let run = RunID(row[0] ?? ""), let last = Int64(row[1] ?? "") else { continue }
-            next[run] = last - Int64(counts[run] ?? 0) + 1
+        let known = counts.keys.filter { lockedSeqs[$0] != nil }.sorted { $0.description < $1.description }
+        if !known.isEmpty {
+            for run in known {
+                next[run] = lockedSeqs[run]! + 1
+                lockedSeqs[run]! += Int64(counts[run]!)
+            }
+            connection.queue("""
+                UPDATE runs SET last_seq = u.s, updated_at = now()
+                FROM unnest($1::uuid[], $2::bigint[]) AS u(r, s) WHERE run_id = u.r
+                """, [SQL.array(known.map(\.description)), SQL.array(known.map { String(lockedSeqs[$0]!) })])
+        }
+        let unknown = counts.keys.filter { lockedSeqs[$0] == nil }.sorted { $0.description < $1.description }
+        if !unknown.isEmpty {
+            let result = try connection.query("""
+                UPDATE runs SET last_seq = last_seq + u.n, updated_at = now()
+                FROM (SELECT * FROM unnest($1::uuid[], $2::int[]) AS u(r, n) ORDER BY r) AS u
+                WHERE run_id = u.r RETURNING run_id, last_seq
+                """, [SQL.array(unknown.map(\.description)), SQL.array(unknown.map { String(counts[$0]!) })])
+            for row in result.rows {
+                guard let run = RunID(row[0] ?? ""), let last = Int64(row[1] ?? "") else { continue }
+                next[run] = last - Int64(counts[run] ?? 0) + 1
+                lockedSeqs[run] = last
+            }
         }
         let events = deferred
         deferred.removeAll()
@@ -124,11 +175,12 @@ public final class StoreTransaction {
         outbox.append(OutboxMessage(tenant: envelope.tenant, subject: subject, messageID: messageID, payload: try Wire.encode(envelope)))
     }
 
-    /// Writes the collected events and outbox rows; returns the outbox messages with their ids.
-    public func flush(outboxGrace: AriaDuration) throws -> [OutboxMessage] {
+    /// Queues the writes of the collected events and outbox rows (they go out with the COMMIT); returns the
+    /// outbox messages, whose ids are set once the transaction committed.
+    public func flush(outboxGrace: AriaDuration) throws -> OutboxBatch {
         try emitDeferred()
         if !events.isEmpty {
-            try connection.query("""
+            connection.queue("""
                 INSERT INTO run_events (tenant_id, run_id, seq, kind, body)
                 SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::text[], $5::jsonb[])
                 """, [
@@ -138,9 +190,10 @@ public final class StoreTransaction {
                 ])
             events.removeAll()
         }
-        guard !outbox.isEmpty else { return [] }
+        let batch = OutboxBatch(outbox)
+        guard !outbox.isEmpty else { return batch }
         let headers = try outbox.map { try SQL.json($0.headers) }
-        let result = try connection.query("""
+        connection.queue("""
             INSERT INTO outbox (tenant_id, origin, subject, msg_id, headers, payload, available_at)
             SELECT t, $2, s, m, h, p, now() + make_interval(secs => $7::float8 / 1000)
             FROM unnest($1::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[]) AS u(t, s, m, h, p)
@@ -149,16 +202,8 @@ public final class StoreTransaction {
                 SQL.array(outbox.map { $0.tenant.rawValue }), origin, SQL.array(outbox.map(\.subject)),
                 SQL.array(outbox.map(\.messageID)), SQL.array(headers),
                 SQL.array(outbox.map { String(decoding: $0.payload, as: UTF8.self) }), String(outboxGrace.milliseconds),
-            ])
-        var idsByMessage: [String: [Int64]] = [:]
-        for row in result.rows {
-            idsByMessage[row[1] ?? "", default: []].append(Int64(row[0] ?? "0") ?? 0)
-        }
-        var written = outbox
-        for index in written.indices {
-            written[index].id = idsByMessage[written[index].messageID]?.popLast() ?? 0
-        }
+            ], then: batch.assignIDs)
         outbox.removeAll()
-        return written
+        return batch
     }
 }
