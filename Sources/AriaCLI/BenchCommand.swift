@@ -22,6 +22,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "State directory (default: a fresh temporary one, removed afterwards).") var stateDir: String?
     @Flag(help: "Log service output at debug level.") var verbose = false
     @Option(name: .customLong("env"), help: "An extra service setting NAME=VALUE, e.g. ARIA_DB_POOL_SIZE=4 (repeatable).") var settings: [String] = []
+    @Option(name: .customLong("pg"), help: "An extra Postgres setting NAME=VALUE, e.g. shared_buffers=512MB (repeatable).") var postgresSettings: [String] = []
+    @Flag(help: "Load pg_stat_statements and report the statements that took the most server time.") var statements = false
 
     func run() async throws {
         var logger = Logger(label: "aria.bench")
@@ -30,10 +32,8 @@ struct BenchCommand: AsyncParsableCommand {
         let options = LocalClusterOptions(
             stateDirectory: state, plansDirectory: URL(fileURLWithPath: plans).standardizedFileURL,
             replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": workers],
-            environment: ["ARIA_LOG_LEVEL": verbose ? "debug" : "warning"].merging(settings.compactMap { setting -> (String, String)? in
-                guard let equals = setting.firstIndex(of: "=") else { return nil }
-                return (String(setting[..<equals]), String(setting[setting.index(after: equals)...]))
-            }) { _, new in new })
+            environment: ["ARIA_LOG_LEVEL": verbose ? "debug" : "warning"].merging(settings.compactMap(Self.pair)) { _, new in new },
+            postgresSettings: (statements ? ["shared_preload_libraries": "pg_stat_statements"] : [:]).merging(postgresSettings.compactMap(Self.pair)) { _, new in new })
         print("starting a local cluster in \(state.path) (workers: \(workers); settings: \(settings.isEmpty ? "defaults" : settings.joined(separator: " ")))")
         let cluster = try await LocalCluster.up(options, logger: logger)
         do {
@@ -44,6 +44,12 @@ struct BenchCommand: AsyncParsableCommand {
         }
         await cluster.down()
         if stateDir == nil { try? FileManager.default.removeItem(at: state) }
+    }
+
+    /// `NAME=VALUE` split at the first `=`; nil without one.
+    static func pair(_ setting: String) -> (String, String)? {
+        guard let equals = setting.firstIndex(of: "=") else { return nil }
+        return (String(setting[..<equals]), String(setting[setting.index(after: equals)...]))
     }
 
     func runScenarios(_ cluster: LocalCluster, logger: Logger) async throws {
@@ -67,6 +73,7 @@ struct BenchCommand: AsyncParsableCommand {
         print(try await stepReport(pool, runs: bSeq.runs, title: "Per-step latency, B one at a time (ms, p50)"))
         print(try await clientReport(pool, aSeq, title: "Where a one-at-a-time A job's time goes (ms; client clock and Postgres transaction starts, same host)"))
         print(try await transactionReport(pool))
+        if statements { print(try await statementReport(pool)) }
         _ = (b, f)
         await pool.close()
         await client.close()
@@ -255,6 +262,24 @@ struct BenchCommand: AsyncParsableCommand {
         }
         return "\n\(title):\n\n| step | dispatch -> start | start -> result | result -> next dispatch (or run end) |\n|---|---|---|---|\n"
             + rows.map { "| \($0[0] ?? "") | \($0[1] ?? "") | \($0[2] ?? "") | \($0[3] ?? "") |" }.joined(separator: "\n")
+    }
+
+    /// The statements that took the most server time over the whole benchmark (pg_stat_statements).
+    func statementReport(_ pool: PostgresPool) async throws -> String {
+        let rows = try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT calls, round(total_exec_time::numeric, 1) AS total, round(mean_exec_time::numeric, 3) AS mean, rows,
+                       regexp_replace(left(query, 110), '\\s+', ' ', 'g') AS query
+                FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                ORDER BY total_exec_time DESC LIMIT 25
+                """).rows
+        }
+        var report = "\nStatements by server time (pg_stat_statements; planning not included):\n\n| calls | total ms | mean ms | rows | statement |\n|---|---|---|---|---|\n"
+        for row in rows {
+            let query = (row["query"] ?? "").replacingOccurrences(of: "|", with: "\\|")
+            report += "| \(row["calls"] ?? "") | \(row["total"] ?? "") | \(row["mean"] ?? "") | \(row["rows"] ?? "") | `\(query)` |\n"
+        }
+        return report
     }
 
     func transactionReport(_ pool: PostgresPool) async throws -> String {

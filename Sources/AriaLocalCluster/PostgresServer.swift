@@ -220,6 +220,9 @@ public final class PostgresServer: Sendable {
             ("unix_socket_permissions", "0700"),
             ("logging_collector", "off"),
             ("log_line_prefix", "%m [%p] %q%u@%d "),
+            // Aria's tables churn (every job updates its run and steps): look for vacuum and analyze work
+            // every second instead of every minute (docs/configuration.md).
+            ("autovacuum_naptime", "1s"),
         ]
         settings += options.extraSettings.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         let arguments = ["-D", data.path] + settings.flatMap { ["-c", "\($0.0)=\($0.1)"] }
@@ -269,6 +272,15 @@ public final class PostgresServer: Sendable {
             """
         if let superuserPassword = options.superuserPassword {
             script += "ALTER ROLE postgres PASSWORD \(Self.quoteLiteral(superuserPassword));\n"
+        }
+        if options.extraSettings["shared_preload_libraries"]?.contains("pg_stat_statements") == true {
+            // Statement statistics (benchmarks): the view in the application database, readable by its role.
+            script += """
+                \\connect \(Self.quoteIdentifier(database))
+                CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+                GRANT pg_read_all_stats TO \(Self.quoteIdentifier(user));
+
+                """
         }
         let finalScript = script
         try await Self.offCooperativePool { try self.runSQL(finalScript) }
