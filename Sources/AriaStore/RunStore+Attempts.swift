@@ -339,20 +339,22 @@ extension RunStore {
             }
             complete = candidates
         }
+        var ending: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)] = []
         var ended = Set<RunID>()
         for item in recorded {
             let finish = item.finish
-            if let catalog, complete.contains(finish.run) {
+            if catalog != nil, complete.contains(finish.run) {
                 // The state machine can only succeed such a run: nothing needs a dispatch, which a worker may not publish.
-                if ended.insert(finish.run).inserted {
-                    _ = try advance(tx: tx, tenant: finish.tenant, run: finish.run, event: .stepFinished(finish.step), catalog: catalog, subjects: subjects)
-                }
+                if ended.insert(finish.run).inserted { ending.append((finish.tenant, finish.run, .stepFinished(finish.step))) }
                 continue
             }
             try tx.enqueue(subject: subjects.schedule, messageID: "\(finish.run):\(finish.step):fin:\(finish.attempt)",
                            envelope: Envelope(type: .stepFinished, tenant: finish.tenant, run: finish.run, step: finish.step, attempt: finish.attempt,
                                               fencingToken: finish.fencingToken, createdAt: tx.now, traceparent: finish.traceparent,
                                               body: StepFinishedBody(status: item.status)))
+        }
+        if let catalog, !ending.isEmpty {
+            _ = try advance(tx: tx, batch: ending, catalog: catalog, subjects: subjects)
         }
         return actions
     }

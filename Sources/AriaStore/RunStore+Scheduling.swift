@@ -27,26 +27,94 @@ extension RunStore {
     /// Applies several scheduler events in one transaction (locks taken in run-id order to avoid deadlocks).
     public func advance(batch: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)], catalog: SkillCatalog) async throws -> ([SchedulingResult], [OutboxMessage]) {
         let subjects = subjects
-        let order = batch.indices.sorted { batch[$0].run.description < batch[$1].run.description }
         return try await transaction { tx in
-            var results = [SchedulingResult](repeating: SchedulingResult(actions: [], status: nil), count: batch.count)
-            for index in order {
-                let item = batch[index]
-                results[index] = try Self.advance(tx: tx, tenant: item.tenant, run: item.run, event: item.event, catalog: catalog, subjects: subjects)
-            }
-            return results
+            try Self.advance(tx: tx, batch: batch, catalog: catalog, subjects: subjects)
         }
     }
 
-    /// A run this transaction has just inserted: its state is known, nothing needs reading or locking.
-    struct FreshRun {
-        var status: RunStatus
-        var plan: Plan
-        var traceparent: String?
-        var idempotencyKey: String?
+    /// Applies several scheduler events in `tx`: every run is locked and read set-based (one round trip for
+    /// the whole batch), then each event goes through ``RunScheduler`` in run-id order. A run with several
+    /// events is read again for each later one, so it sees the earlier ones' writes.
+    static func advance(tx: StoreTransaction, batch: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)], catalog: SkillCatalog, subjects: SubjectResolver) throws -> [SchedulingResult] {
+        var results = [SchedulingResult](repeating: SchedulingResult(actions: [], status: nil), count: batch.count)
+        guard !batch.isEmpty else { return results }
+        let order = batch.indices.sorted { batch[$0].run.description < batch[$1].run.description }
+        let snapshots = try loadRuns(tx: tx, Set(batch.map(\.run)))
+        var seen = Set<RunID>()
+        for index in order {
+            let item = batch[index]
+            guard seen.insert(item.run).inserted else {
+                // A later event of the same run: read again, after this transaction's writes so far.
+                results[index] = try advance(tx: tx, tenant: item.tenant, run: item.run, event: item.event, catalog: catalog, subjects: subjects)
+                continue
+            }
+            guard let snapshot = snapshots[item.run], snapshot.tenant == item.tenant else {
+                results[index] = SchedulingResult(actions: [.ignore("run \(item.run) does not exist")], status: nil)
+                continue
+            }
+            results[index] = try advance(tx: tx, tenant: item.tenant, run: item.run, event: item.event, catalog: catalog, subjects: subjects, snapshot: snapshot)
+        }
+        return results
     }
 
-    static func advance(tx: StoreTransaction, tenant: TenantID, run: RunID, event requested: RunScheduler.Event, catalog: SkillCatalog, subjects: SubjectResolver, staleness: Staleness? = nil, fresh: FreshRun? = nil) throws -> SchedulingResult {
+    /// Locks `runs` (in run-id order) and reads them with their steps, and the unsettled breakers once per
+    /// transaction, in one round trip.
+    static func loadRuns(tx: StoreTransaction, _ runs: Set<RunID>) throws -> [RunID: RunSnapshot] {
+        let ids = SQL.array(runs.map(\.description).sorted())
+        var reads = [
+            PostgresStatement("""
+                SELECT run_id::text AS run_id, tenant_id, status, plan, traceparent, idempotency_key, last_seq
+                FROM runs WHERE run_id = ANY($1::uuid[]) ORDER BY run_id FOR UPDATE
+                """, [ids]),
+            PostgresStatement("""
+                SELECT run_id::text AS run_id, step_id, status, attempts, phase, (extract(epoch FROM not_before) * 1000)::bigint AS not_before, output, error
+                FROM steps WHERE run_id = ANY($1::uuid[])
+                """, [ids]),
+        ]
+        let breakerRead = tx.unsettledBreakersStatement()
+        if let breakerRead { reads.append(breakerRead) }
+        let results = try tx.connection.pipeline(reads)
+        if breakerRead != nil { tx.noteUnsettledBreakers(results[2]) }
+        var snapshots: [RunID: RunSnapshot] = [:]
+        for row in results[0].rows {
+            guard let run = RunID(try row.required("run_id")) else { continue }
+            snapshots[run] = RunSnapshot(
+                tenant: TenantID(trusted: try row.required("tenant_id")),
+                status: RunStatus(rawValue: try row.required("status")) ?? .accepted, plan: try SQL.decode(Plan.self, row["plan"]),
+                traceparent: row["traceparent"], idempotencyKey: row["idempotency_key"])
+            tx.lockedRun(run, lastSeq: Int64(try row.required("last_seq")) ?? 0)
+        }
+        for row in results[1].rows {
+            guard let run = RunID(try row.required("run_id")), snapshots[run] != nil else { continue }
+            let id = StepID(trusted: try row.required("step_id"))
+            snapshots[run]!.steps[id] = try stepState(row)
+            if let output = SQL.jsonValue(row["output"]) { snapshots[run]!.outputs[id] = output }
+        }
+        return snapshots
+    }
+
+    /// A step's scheduler state from a row with status, attempts, phase, not_before (epoch ms) and error.
+    static func stepState(_ row: PostgresRow) throws -> RunScheduler.StepState {
+        RunScheduler.StepState(
+            status: StepStatus(rawValue: try row.required("status")) ?? .pending,
+            attempts: Int(row["attempts"] ?? "0") ?? 0,
+            phase: StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary,
+            notBefore: SQL.date(milliseconds: row["not_before"]),
+            error: try SQL.decode(AriaError.self, row["error"]))
+    }
+
+    /// A run's committed state as a transition starts from it: read under the row lock, or just inserted.
+    struct RunSnapshot {
+        var tenant: TenantID
+        var status: RunStatus
+        var plan: Plan?
+        var traceparent: String?
+        var idempotencyKey: String?
+        var steps: [StepID: RunScheduler.StepState] = [:]
+        var outputs: [StepID: JSONValue] = [:]
+    }
+
+    static func advance(tx: StoreTransaction, tenant: TenantID, run: RunID, event requested: RunScheduler.Event, catalog: SkillCatalog, subjects: SubjectResolver, staleness: Staleness? = nil, snapshot: RunSnapshot? = nil) throws -> SchedulingResult {
         let connection = tx.connection
         var event = requested
         let status: RunStatus
@@ -55,8 +123,9 @@ extension RunStore {
         let idempotencyKey: String?
         var states: [StepID: RunScheduler.StepState] = [:]
         var outputs: [StepID: JSONValue] = [:]
-        if let fresh {
-            (status, plan, traceparent, idempotencyKey) = (fresh.status, fresh.plan, fresh.traceparent, fresh.idempotencyKey)
+        if let snapshot {
+            (status, plan, traceparent, idempotencyKey) = (snapshot.status, snapshot.plan, snapshot.traceparent, snapshot.idempotencyKey)
+            (states, outputs) = (snapshot.steps, snapshot.outputs)
         } else {
             // One round trip: the run under its lock, its steps, and (once per transaction) the breakers.
             var reads = [
@@ -75,19 +144,16 @@ extension RunStore {
             guard let runRow = results[0].rows.first else {
                 return SchedulingResult(actions: [.ignore("run \(run) does not exist")], status: nil)
             }
-            status = RunStatus(rawValue: try runRow.required("status")) ?? .accepted
+            // A run this transaction already ended is not yet ended in its row.
+            let stored = RunStatus(rawValue: try runRow.required("status")) ?? .accepted
+            status = tx.endedStatus(of: run) ?? stored
             plan = try SQL.decode(Plan.self, runRow["plan"])
             traceparent = runRow["traceparent"]
             idempotencyKey = runRow["idempotency_key"]
             tx.lockedRun(run, lastSeq: Int64(try runRow.required("last_seq")) ?? 0)
             for row in results[1].rows {
                 let id = StepID(trusted: try row.required("step_id"))
-                states[id] = RunScheduler.StepState(
-                    status: StepStatus(rawValue: try row.required("status")) ?? .pending,
-                    attempts: Int(row["attempts"] ?? "0") ?? 0,
-                    phase: StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary,
-                    notBefore: SQL.date(milliseconds: row["not_before"]),
-                    error: try SQL.decode(AriaError.self, row["error"]))
+                states[id] = try stepState(row)
                 if let output = SQL.jsonValue(row["output"]) { outputs[id] = output }
             }
         }
@@ -192,25 +258,17 @@ extension RunStore {
                     notices.append(CancelNotice(tenant: tenant, run: run, step: stepID, reason: reason))
                 case .succeed:
                     let output = plan.map { runOutput(plan: $0, outputs: renderedOutputs) } ?? .object([:])
-                    connection.queue(
-                        "UPDATE runs SET status = 'succeeded', output = $2, updated_at = now(), progressed_at = now(), finished_at = now() WHERE run_id = $1",
-                        [run.description, output.jsonString])
+                    tx.endRun(run, status: .succeeded, output: output.jsonString)
                     try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .succeeded, status: .succeeded, output: output), traceparent: traceparent)
                 case .fail(let error):
-                    connection.queue(
-                        "UPDATE runs SET status = 'failed', error = $2, updated_at = now(), progressed_at = now(), finished_at = now() WHERE run_id = $1",
-                        [run.description, try SQL.json(error)])
+                    tx.endRun(run, status: .failed, error: try SQL.json(error))
                     try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .failed, status: .failed, error: error), traceparent: traceparent)
                 case .reject(let error):
-                    connection.queue(
-                        "UPDATE runs SET status = 'rejected', error = $2, updated_at = now(), finished_at = now() WHERE run_id = $1",
-                        [run.description, try SQL.json(error)])
+                    tx.endRun(run, status: .rejected, error: try SQL.json(error))
                     try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .rejected, status: .rejected, idempotencyKey: idempotencyKey, error: error), traceparent: traceparent)
                 case .cancelRun(let reason):
                     let error = AriaError(.runCancelled, reason)
-                    connection.queue(
-                        "UPDATE runs SET status = 'cancelled', error = $2, updated_at = now(), progressed_at = now(), finished_at = now() WHERE run_id = $1",
-                        [run.description, try SQL.json(error)])
+                    tx.endRun(run, status: .cancelled, error: try SQL.json(error))
                     try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .cancelled, status: .cancelled, reason: reason), traceparent: traceparent)
                 case .ignore:
                     break

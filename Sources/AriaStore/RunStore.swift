@@ -193,7 +193,7 @@ extension RunStore {
                 if let catalog {
                     // Start the run here: the same state machine and writes as a scheduler's `run.start`.
                     _ = try advance(tx: tx, tenant: input.tenant, run: run, event: .start, catalog: catalog, subjects: subjects,
-                                    fresh: FreshRun(status: .running, plan: plan, traceparent: input.traceparent, idempotencyKey: input.idempotencyKey))
+                                    snapshot: RunSnapshot(tenant: input.tenant, status: .running, plan: plan, traceparent: input.traceparent, idempotencyKey: input.idempotencyKey))
                 } else {
                     try tx.enqueue(subject: subjects.schedule, messageID: "\(run):start",
                                    envelope: Envelope(type: .runStart, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))

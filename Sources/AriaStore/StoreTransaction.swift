@@ -96,6 +96,10 @@ public final class StoreTransaction {
     var unsettledBreakers: Set<String>?
     /// Runs locked by this transaction, with their `last_seq` as read under the lock (and as advanced since).
     private var lockedSeqs: [RunID: Int64] = [:]
+    /// Locked runs whose new `last_seq` is written at flush.
+    private var seqUpdates: [RunID: Int64] = [:]
+    /// Runs this transaction ends, written at flush together with their `last_seq` (one row version each).
+    private var runEnds: [RunID: (status: RunStatus, output: String?, error: String?)] = [:]
     private var outbox: [OutboxMessage] = []
     private var deferred: [(tenant: TenantID, run: RunID, step: StepID?, attempt: Int?, body: RunEventBody, traceparent: String?)] = []
     private var events: [(tenant: TenantID, run: RunID, seq: Int64, kind: RunEventKind, body: String)] = []
@@ -113,6 +117,16 @@ public final class StoreTransaction {
     /// it): the run's events then get their seqs without a round trip.
     public func lockedRun(_ run: RunID, lastSeq: Int64) {
         lockedSeqs[run] = lastSeq
+    }
+
+    /// Ends `run` (a terminal status, with its output or error); written when the transaction flushes.
+    public func endRun(_ run: RunID, status: RunStatus, output: String? = nil, error: String? = nil) {
+        runEnds[run] = (status, output, error)
+    }
+
+    /// The status this transaction ended `run` with, if it did (not yet visible in the `runs` row).
+    public func endedStatus(of run: RunID) -> RunStatus? {
+        runEnds[run]?.status
     }
 
     /// Records an event with a known seq (the first events of a new run, or 1 for a rejection).
@@ -142,11 +156,8 @@ public final class StoreTransaction {
             for run in known {
                 next[run] = lockedSeqs[run]! + 1
                 lockedSeqs[run]! += Int64(counts[run]!)
+                seqUpdates[run] = lockedSeqs[run]!
             }
-            connection.queue("""
-                UPDATE runs SET last_seq = u.s, updated_at = now()
-                FROM unnest($1::uuid[], $2::bigint[]) AS u(r, s) WHERE run_id = u.r
-                """, [SQL.array(known.map(\.description)), SQL.array(known.map { String(lockedSeqs[$0]!) })])
         }
         let unknown = counts.keys.filter { lockedSeqs[$0] == nil }.sorted { $0.description < $1.description }
         if !unknown.isEmpty {
@@ -170,6 +181,26 @@ public final class StoreTransaction {
         }
     }
 
+    /// Queues one statement for the new `last_seq` of locked runs and the runs this transaction ended.
+    private func writeRuns() {
+        let runs = Set(seqUpdates.keys).union(runEnds.keys).sorted { $0.description < $1.description }
+        guard !runs.isEmpty else { return }
+        connection.queue("""
+            UPDATE runs r SET last_seq = coalesce(u.s, r.last_seq), updated_at = now(),
+                status = coalesce(u.st, r.status), output = coalesce(u.o, r.output), error = coalesce(u.e, r.error),
+                progressed_at = CASE WHEN u.st IN ('succeeded', 'failed', 'cancelled') THEN now() ELSE r.progressed_at END,
+                finished_at = CASE WHEN u.st IS NULL THEN r.finished_at ELSE now() END
+            FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[], $5::jsonb[]) AS u(r, s, st, o, e)
+            WHERE r.run_id = u.r
+            """, [
+                SQL.array(runs.map(\.description)), SQL.array(runs.map { seqUpdates[$0].map(String.init) }),
+                SQL.array(runs.map { runEnds[$0]?.status.rawValue }), SQL.array(runs.map { runEnds[$0]?.output }),
+                SQL.array(runs.map { runEnds[$0]?.error }),
+            ])
+        seqUpdates.removeAll()
+        runEnds.removeAll()
+    }
+
     /// Queues an internal intent (plan this run, start it, dispatch a step, a step finished).
     public func enqueue<Body: Codable & Sendable>(subject: String, messageID: String, envelope: Envelope<Body>) throws {
         outbox.append(OutboxMessage(tenant: envelope.tenant, subject: subject, messageID: messageID, payload: try Wire.encode(envelope)))
@@ -179,6 +210,7 @@ public final class StoreTransaction {
     /// outbox messages, whose ids are set once the transaction committed.
     public func flush(outboxGrace: AriaDuration) throws -> OutboxBatch {
         try emitDeferred()
+        writeRuns()
         if !events.isEmpty {
             connection.queue("""
                 INSERT INTO run_events (tenant_id, run_id, seq, kind, body)
