@@ -63,15 +63,26 @@ public struct ConsumerLoop: Service {
         let (slotFreed, signalSlot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         var slotIterator = slotFreed.makeAsyncIterator()
         let stopping = SharedFlag()
+        // While messages are in flight, fetch only once a quarter of the batch is free (or `refill` has
+        // passed): slots freed one at a time would otherwise become fetches, and transactions, of one.
+        let lowWater = max(1, min(fetchBatch, slots) / 4)
+        let refill = Duration.milliseconds(5)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
+                group.addTask {
+                    // Wakes the loop now and then, so a partly free batch is fetched after `refill`.
+                    while !stopping.isSet, (try? await Task.sleep(for: refill)) != nil { signalSlot.yield() }
+                }
                 var failures = 0
+                var lastFetch = ContinuousClock.now
                 while !stopping.isSet && !Task.isCancelled {
-                    let free = slots - inFlight.value
-                    if free <= 0 {
+                    let held = inFlight.value
+                    let free = slots - held
+                    if free <= 0 || (held > 0 && free < lowWater && ContinuousClock.now - lastFetch < refill) {
                         _ = await slotIterator.next()
                         continue
                     }
+                    lastFetch = ContinuousClock.now
                     let messages: [NATSMessage]
                     do {
                         messages = try await subscription.fetch(max: min(free, fetchBatch), timeout: .milliseconds(500))

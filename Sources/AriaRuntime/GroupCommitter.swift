@@ -2,27 +2,35 @@
 /// one. Unloaded, every request commits at once (no added latency); under load, one transaction carries
 /// many requests, cutting commits and round trips.
 ///
-/// At most `lanes` transactions run at once, each carrying at most `maxBatch` requests. When a batch of
-/// several fails, each of its requests is retried alone, so one bad request cannot fail its neighbours.
+/// At most `lanes` transactions run at once, each carrying at most `maxBatch` requests. The first lane
+/// starts at once for any request; a further lane only once `spill` requests wait, so a burst does not
+/// split into transactions of one request each while the first is in flight. When a batch of several
+/// fails, each of its requests is retried alone, so one bad request cannot fail its neighbours.
 public actor GroupCommitter<Request: Sendable, Response: Sendable> {
     private var queue: [(request: Request, continuation: CheckedContinuation<Response, any Error>)] = []
     private var running = 0
     private let lanes: Int
     private let maxBatch: Int
+    private let spill: Int
     private let commit: @Sendable ([Request]) async throws -> [Response]
 
-    /// Creates a committer; `commit` must return one response per request, in order.
-    public init(lanes: Int = 2, maxBatch: Int = 64, commit: @escaping @Sendable ([Request]) async throws -> [Response]) {
+    /// Creates a committer; `commit` must return one response per request, in order. `spill` (default: an
+    /// eighth of `maxBatch`) is how many requests must wait before a lane beyond the first starts.
+    public init(lanes: Int = 2, maxBatch: Int = 64, spill: Int? = nil, commit: @escaping @Sendable ([Request]) async throws -> [Response]) {
         self.lanes = max(1, lanes)
         self.maxBatch = max(1, maxBatch)
+        self.spill = max(1, spill ?? self.maxBatch / 8)
         self.commit = commit
     }
+
+    /// Requests waiting for a lane (for metrics and tests).
+    public var waiting: Int { queue.count }
 
     /// Commits `request` (with whatever else is waiting) and returns its response.
     public func submit(_ request: Request) async throws -> Response {
         try await withCheckedThrowingContinuation { continuation in
             queue.append((request, continuation))
-            if running < lanes {
+            if running == 0 || (running < lanes && queue.count >= spill) {
                 running += 1
                 Task { await self.drain() }
             }

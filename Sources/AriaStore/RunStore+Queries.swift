@@ -68,7 +68,7 @@ extension RunStore {
             let rows = try connection.query("""
                 UPDATE outbox SET available_at = now() + make_interval(secs => $3::float8 / 1000)
                 WHERE id IN (SELECT id FROM outbox WHERE origin = $1 AND available_at <= now()
-                             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                             ORDER BY available_at LIMIT $2 FOR UPDATE SKIP LOCKED)
                 RETURNING id, tenant_id, subject, msg_id, headers, payload
                 """, [origin, String(limit), String(retryAfter.milliseconds)])
             return try rows.rows.map { row in

@@ -60,6 +60,7 @@ extension RunStore {
     /// Locks `runs` (in run-id order) and reads them with their steps, and the unsettled breakers once per
     /// transaction, in one round trip.
     static func loadRuns(tx: StoreTransaction, _ runs: Set<RunID>) throws -> [RunID: RunSnapshot] {
+        tx.writeDispatched()
         let ids = SQL.array(runs.map(\.description).sorted())
         var reads = [
             PostgresStatement("""
@@ -116,6 +117,8 @@ extension RunStore {
 
     static func advance(tx: StoreTransaction, tenant: TenantID, run: RunID, event requested: RunScheduler.Event, catalog: SkillCatalog, subjects: SubjectResolver, staleness: Staleness? = nil, snapshot: RunSnapshot? = nil) throws -> SchedulingResult {
         let connection = tx.connection
+        // Steps this transaction dispatched so far are written before anything here reads steps.
+        tx.writeDispatched()
         var event = requested
         let status: RunStatus
         let plan: Plan?
@@ -214,9 +217,7 @@ extension RunStore {
                                         traceparent: traceparent)
                         continue
                     }
-                    connection.queue(
-                        "UPDATE steps SET status = 'dispatched', phase = $3, not_before = NULL, dispatched_at = now() WHERE run_id = $1 AND step_id = $2",
-                        [run.description, stepID.rawValue, phase.rawValue])
+                    tx.markDispatched(run: run, step: stepID, phase: phase)
                     if phase == .fallback {
                         try tx.emitNext(tenant: tenant, run: run, step: stepID,
                                         body: RunEventBody(kind: .stepFallback, status: .running, step: stepID, skill: skill, error: machine.steps[stepID]?.error),

@@ -98,6 +98,8 @@ public final class StoreTransaction {
     private var lockedSeqs: [RunID: Int64] = [:]
     /// Locked runs whose new `last_seq` is written at flush.
     private var seqUpdates: [RunID: Int64] = [:]
+    /// Steps dispatched by this transaction and not yet written (see ``markDispatched(run:step:phase:)``).
+    private var dispatched: [(run: RunID, step: StepID, phase: StepPhase)] = []
     /// Runs this transaction ends, written at flush together with their `last_seq` (one row version each).
     private var runEnds: [RunID: (status: RunStatus, output: String?, error: String?)] = [:]
     private var outbox: [OutboxMessage] = []
@@ -117,6 +119,22 @@ public final class StoreTransaction {
     /// it): the run's events then get their seqs without a round trip.
     public func lockedRun(_ run: RunID, lastSeq: Int64) {
         lockedSeqs[run] = lastSeq
+    }
+
+    /// Marks a step dispatched (in `phase`). The steps of a batch are written together by one statement, at
+    /// flush or by ``writeDispatched()``, which code that reads steps in the same transaction calls first.
+    public func markDispatched(run: RunID, step: StepID, phase: StepPhase) {
+        dispatched.append((run, step, phase))
+    }
+
+    /// Queues the write of the steps marked dispatched so far.
+    public func writeDispatched() {
+        guard !dispatched.isEmpty else { return }
+        connection.queue("""
+            UPDATE steps s SET status = 'dispatched', phase = u.p, not_before = NULL, dispatched_at = now()
+            FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(r, st, p) WHERE s.run_id = u.r AND s.step_id = u.st
+            """, [SQL.array(dispatched.map(\.run.description)), SQL.array(dispatched.map(\.step.rawValue)), SQL.array(dispatched.map(\.phase.rawValue))])
+        dispatched.removeAll()
     }
 
     /// Ends `run` (a terminal status, with its output or error); written when the transaction flushes.
@@ -209,6 +227,7 @@ public final class StoreTransaction {
     /// Queues the writes of the collected events and outbox rows (they go out with the COMMIT); returns the
     /// outbox messages, whose ids are set once the transaction committed.
     public func flush(outboxGrace: AriaDuration) throws -> OutboxBatch {
+        writeDispatched()
         try emitDeferred()
         writeRuns()
         if !events.isEmpty {

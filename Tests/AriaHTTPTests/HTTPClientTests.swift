@@ -152,8 +152,10 @@ extension HTTPServerTests {
                     #expect(ok.redirects == 2)
                     let clock = ContinuousClock()
                     let start = clock.now
+                    // A per-hop timeout would let the 900 ms chain succeed: the timeout error is the proof. The bound
+                    // only checks that it did not wait for something else (loose: the suite shares two cores).
                     await expectError(.timeout) { try await client.execute(HTTPRequest(url: url, timeout: .milliseconds(700))) }
-                    #expect(clock.now - start < .milliseconds(1500))
+                    #expect(clock.now - start < .seconds(3))
                 }
             }
         }
@@ -348,7 +350,8 @@ extension HTTPServerTests {
                     }
                     let statuses = lastStatuses.value
                     #expect(statuses == Array(repeating: 200, count: 8))
-                    #expect(worstLateness < .milliseconds(50), "a 10 ms sleep woke \(worstLateness) late")
+                    // Starved, a sleep would wake only after a blocking call (≥ 500 ms); 150 ms leaves room for a loaded machine.
+                    #expect(worstLateness < .milliseconds(150), "a 10 ms sleep woke \(worstLateness) late")
                     #expect(elapsed < .milliseconds(1500), "eight 500 ms requests in parallel took \(elapsed)")
                 }
             }

@@ -81,7 +81,8 @@ struct CooperativePoolTests {
                 try await group.waitForAll()
             }
         }
-        #expect(worst < .milliseconds(50), "worst lateness \(worst)")
+        // Starved, a sleep would wake only after a blocking call (≥ 500 ms); 150 ms leaves room for a loaded machine.
+        #expect(worst < .milliseconds(150), "worst lateness \(worst)")
         #expect(elapsed < .milliseconds(1500), "blocking calls ran one after another: \(elapsed)")
         connection.close()
         await nats.stop()
