@@ -57,8 +57,8 @@ struct BenchCommand: AsyncParsableCommand {
         let tracker = try RunTracker(client: client)
         let pool = try cluster.databasePool(logger: logger)
         print(try await durabilityReport(pool))
-        print("| scenario | jobs | wall time | jobs/s | p50 | p90 | p99 | max |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| scenario | jobs | wall time | jobs/s | p50 | p90 | p99 | max | CPU ms/job |")
+        print("|---|---|---|---|---|---|---|---|---|")
         // Warm-up: connections, prepared statements, JIT-less paths.
         _ = try await burst(tracker, client: client, count: 200, label: "warm-up", job: Self.echoJob)
         let a = try await burst(tracker, client: client, count: jobs, label: "A burst: one-step echo", job: Self.echoJob)
@@ -115,6 +115,7 @@ struct BenchCommand: AsyncParsableCommand {
         let prefix = "\(label.prefix(1))-\(UUID().uuidString.prefix(6))"
         let keys = (0..<count).map { "\(prefix)-\($0)" }
         let messages = (0..<count).map(job)
+        let cpu = MachineCPU.busySeconds()
         let start = Date()
         for index in 0..<count {
             tracker.published(key: keys[index], at: Date())
@@ -124,7 +125,7 @@ struct BenchCommand: AsyncParsableCommand {
         try await client.publishAsyncComplete()
         let done = try await tracker.waitForAll(keys: keys, timeout: .seconds(600))
         let wall = done.end.timeIntervalSince(start)
-        report(label, count: count, wall: wall, latencies: done.latencies)
+        report(label, count: count, wall: wall, latencies: done.latencies, cpu: MachineCPU.busySeconds().map { end in cpu.map { end - $0 } ?? 0 })
         return Outcome(runs: done.runs, latencies: done.latencies)
     }
 
@@ -133,6 +134,7 @@ struct BenchCommand: AsyncParsableCommand {
         var runs: [RunID] = []
         var latencies: [Double] = []
         var published: [Date] = []
+        let cpu = MachineCPU.busySeconds()
         let start = Date()
         for index in 0..<count {
             let key = "\(prefix)-\(index)"
@@ -145,17 +147,19 @@ struct BenchCommand: AsyncParsableCommand {
             runs += done.runs
             latencies += done.latencies
         }
-        report(label, count: count, wall: Date().timeIntervalSince(start), latencies: latencies)
+        report(label, count: count, wall: Date().timeIntervalSince(start), latencies: latencies, cpu: MachineCPU.busySeconds().map { end in cpu.map { end - $0 } ?? 0 })
         return Outcome(runs: runs, latencies: latencies, published: published)
     }
 
-    func report(_ label: String, count: Int, wall: Double, latencies: [Double]) {
+    /// One table row; `cpu` is the machine's busy CPU time during the scenario (cluster and client).
+    func report(_ label: String, count: Int, wall: Double, latencies: [Double], cpu: Double? = nil) {
         let sorted = latencies.sorted()
         func pct(_ p: Double) -> String {
             guard !sorted.isEmpty else { return "-" }
             return String(format: "%.1f ms", sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000)
         }
-        print("| \(label) | \(count) | \(String(format: "%.2f s", wall)) | \(String(format: "%.0f", Double(count) / wall)) | \(pct(0.5)) | \(pct(0.9)) | \(pct(0.99)) | \(pct(1.0)) |")
+        let cpuPerJob = cpu.map { String(format: "%.2f", $0 * 1000 / Double(max(count, 1))) } ?? "-"
+        print("| \(label) | \(count) | \(String(format: "%.2f s", wall)) | \(String(format: "%.0f", Double(count) / wall)) | \(pct(0.5)) | \(pct(0.9)) | \(pct(0.99)) | \(pct(1.0)) | \(cpuPerJob) |")
     }
 
     // MARK: Reports
@@ -288,6 +292,20 @@ struct BenchCommand: AsyncParsableCommand {
         }
         guard let row = rows.first else { return "" }
         return "\nPostgres totals for the whole benchmark: \(row[0] ?? "?") commits, \(row[1] ?? "?") rollbacks.\n"
+    }
+}
+
+/// The machine's busy CPU time (all cores, every process: user, nice, system, interrupts; not steal) from
+/// `/proc/stat`, in seconds; nil where there is no `/proc/stat`.
+enum MachineCPU {
+    static func busySeconds() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count >= 8 else { return nil }
+        // user nice system idle iowait irq softirq steal: the work done here (not idle, iowait, steal).
+        let busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6]
+        return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }
 

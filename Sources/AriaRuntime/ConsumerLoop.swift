@@ -69,17 +69,24 @@ public struct ConsumerLoop: Service {
         let refill = Duration.milliseconds(5)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                group.addTask {
-                    // Wakes the loop now and then, so a partly free batch is fetched after `refill`.
-                    while !stopping.isSet, (try? await Task.sleep(for: refill)) != nil { signalSlot.yield() }
-                }
                 var failures = 0
                 var lastFetch = ContinuousClock.now
                 while !stopping.isSet && !Task.isCancelled {
                     let held = inFlight.value
                     let free = slots - held
-                    if free <= 0 || (held > 0 && free < lowWater && ContinuousClock.now - lastFetch < refill) {
+                    if free <= 0 {
                         _ = await slotIterator.next()
+                        continue
+                    }
+                    let sinceFetch = ContinuousClock.now - lastFetch
+                    if held > 0 && free < lowWater && sinceFetch < refill {
+                        // Wait for more slots, but fetch what is free once `refill` has passed.
+                        let wake = Task {
+                            try await Task.sleep(for: refill - sinceFetch)
+                            signalSlot.yield()
+                        }
+                        _ = await slotIterator.next()
+                        wake.cancel()
                         continue
                     }
                     lastFetch = ContinuousClock.now
