@@ -52,10 +52,13 @@ struct ExecutionPolicyTests {
         defer { Task { await client.close() } }
 
         // abort: the run fails at once; the sleeping branch is cancelled (its worker told), the join skipped.
-        let abort = try #require(try await client.createJob(Self.diamond("abort", cSleep: "20s"), idempotencyKey: nil).run)
+        // Here b fails by timing out after 500 ms, so c has surely started by then (a `fail` step can fail
+        // before c's attempt begins, and then there is no running attempt to tell).
+        let slowFailure = Self.diamond("abort", extra: ["skill": "sleep", "params": ["duration": "10s"], "timeout": "500ms"], cSleep: "20s")
+        let abort = try #require(try await client.createJob(slowFailure, idempotencyKey: nil).run)
         let abortEnd = try await client.watch(abort, timeout: .seconds(15)) { _ in }
         #expect(abortEnd.body.kind == .failed)
-        #expect(abortEnd.body.error?.message == "b breaks")
+        #expect(abortEnd.body.error?.code == .stepTimeout)
         #expect(try await Self.stepStatuses(cluster, abort) == ["a:succeeded", "b:failed", "c:cancelled", "d:skipped"])
         #expect(try await attemptHistory(cluster, run: abort.description, step: "c").first?.hasPrefix("1:cancelled:") == true)
         _ = try await until(timeout: .seconds(10), "a worker to stop the cancelled attempt") { () -> Bool? in
