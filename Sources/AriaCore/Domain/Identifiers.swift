@@ -96,15 +96,61 @@ public struct RunID: Hashable, Sendable, Codable, CustomStringConvertible {
     public let uuid: UUID
     /// Wraps a UUID.
     public init(_ uuid: UUID) { self.uuid = uuid }
-    /// Parses the lowercase string form; nil if it is not a UUID.
+    /// Parses the string form (`8-4-4-4-12` hex digits, either case); nil if it is not a UUID.
     public init?(_ string: String) {
-        guard let uuid = UUID(uuidString: string) else { return nil }
-        self.uuid = uuid
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let parsed = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+            var utf8 = string.utf8.makeIterator()
+            var index = 0, position = 0
+            while index < 16 {
+                if position == 8 || position == 13 || position == 18 || position == 23 {
+                    guard utf8.next() == UInt8(ascii: "-") else { return false }
+                    position += 1
+                }
+                guard let high = utf8.next().flatMap(Self.nibble), let low = utf8.next().flatMap(Self.nibble) else { return false }
+                out[index] = high << 4 | low
+                index += 1
+                position += 2
+            }
+            return utf8.next() == nil
+        }
+        guard parsed else { return nil }
+        self.uuid = UUID(uuid: bytes)
     }
     /// A new time-ordered id.
     public static func generate(now: Date = Date()) -> RunID { RunID(UUIDv7Generator.shared.next(now: now)) }
-    /// The lowercase string form used on the bus and in the store.
-    public var description: String { uuid.uuidString.lowercased() }
+    /// The lowercase string form used on the bus and in the store (formatted directly: `UUID.uuidString`
+    /// goes through `snprintf` per byte, which showed in profiles).
+    public var description: String {
+        withUnsafeBytes(of: uuid.uuid) { raw in
+            String(unsafeUninitializedCapacity: 36) { out in
+                let digits = Self.hexDigits
+                var position = 0
+                for (index, byte) in raw.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        out[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    out[position] = digits[Int(byte >> 4)]
+                    out[position + 1] = digits[Int(byte & 0x0F)]
+                    position += 2
+                }
+                return position
+            }
+        }
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// The value of one hex digit, either case.
+    private static func nibble(_ character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
     /// Decodes the string form.
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
