@@ -117,8 +117,11 @@ public final class OutboxRelay: Service, Sendable {
             logger.warning("outbox publish confirmation failed; the sweeper will retry", metadata: ["error": "\(error)"])
             return
         }
-        let done = sent.filter { !failedIDs.contains($0.messageID) && $0.id != 0 }.map(\.id)
-        published.add(done.count, ordering: .relaxed)
+        // A row is done when every message it carries was acknowledged (an event marker carries several).
+        let failedRows = Set(batch.filter { failedIDs.contains($0.messageID) }.map(\.id))
+        let acknowledged = sent.filter { !failedIDs.contains($0.messageID) }
+        published.add(acknowledged.count, ordering: .relaxed)
+        let done = Array(Set(acknowledged.map(\.id)).subtracting(failedRows).subtracting([0])).sorted()
         do {
             try await store.deleteOutbox(ids: done)
         } catch {

@@ -61,9 +61,11 @@ extension RunStore {
     }
 
     /// Claims up to `limit` of this origin's outbox rows that nobody published in time, pushing their
-    /// `available_at` forward by `retryAfter` so that concurrent sweepers do not take the same rows.
+    /// `available_at` forward by `retryAfter` so that concurrent sweepers do not take the same rows. An
+    /// event marker comes back as the events it stands for (read from `run_events`), each with the
+    /// marker's id.
     public func claimStaleOutbox(limit: Int, retryAfter: AriaDuration) async throws -> [OutboxMessage] {
-        let origin = origin
+        let origin = origin, subjects = subjects
         return try await pool.withConnection { connection in
             let rows = try connection.query("""
                 UPDATE outbox SET available_at = now() + make_interval(secs => $3::float8 / 1000)
@@ -71,13 +73,35 @@ extension RunStore {
                              ORDER BY available_at LIMIT $2 FOR UPDATE SKIP LOCKED)
                 RETURNING id, tenant_id, subject, msg_id, headers, payload
                 """, [origin, String(limit), String(retryAfter.milliseconds)])
-            return try rows.rows.map { row in
-                OutboxMessage(
-                    id: Int64(try row.required("id")) ?? 0, tenant: TenantID(trusted: try row.required("tenant_id")),
-                    subject: try row.required("subject"), messageID: try row.required("msg_id"),
-                    headers: try SQL.decode([OutboxMessage.Header].self, row["headers"]) ?? [],
-                    payload: Array(try row.required("payload").utf8))
-            }.sorted { $0.id < $1.id }
+            var messages: [OutboxMessage] = []
+            for row in rows.rows {
+                let id = Int64(try row.required("id")) ?? 0
+                let tenant = TenantID(trusted: try row.required("tenant_id"))
+                guard try row.required("subject") == EventMarker.subject else {
+                    messages.append(OutboxMessage(
+                        id: id, tenant: tenant, subject: try row.required("subject"), messageID: try row.required("msg_id"),
+                        headers: try SQL.decode([OutboxMessage.Header].self, row["headers"]) ?? [],
+                        payload: Array(try row.required("payload").utf8)))
+                    continue
+                }
+                let references = try JSONDecoder().decode([EventMarker.Reference].self, from: Data(try row.required("payload").utf8))
+                let events = try connection.query("""
+                    SELECT e.run_id::text AS run_id, e.seq, e.kind, e.body::text AS body
+                    FROM run_events e JOIN unnest($1::uuid[], $2::bigint[]) AS u(r, s) ON e.run_id = u.r AND e.seq = u.s
+                    WHERE e.tenant_id = $3
+                    """, [SQL.array(references.map(\.r)), SQL.array(references.map { String($0.s) }), tenant.rawValue])
+                var found: [String: PostgresRow] = [:]
+                for event in events.rows { found["\(event["run_id"] ?? ""):\(event["seq"] ?? "")"] = event }
+                for reference in references {
+                    let key = "\(reference.r):\(reference.s)"
+                    guard let event = found[key], let run = RunID(reference.r), let kind = RunEventKind(rawValue: try event.required("kind")) else { continue }
+                    messages.append(OutboxMessage(
+                        id: id, tenant: tenant, subject: subjects.event(tenant: tenant, run: run, kind: kind), messageID: key,
+                        headers: reference.h ?? [], payload: Array(try event.required("body").utf8)))
+                }
+            }
+            // By row, and within a marker in the order it lists its events (seq order per run).
+            return messages.enumerated().sorted { ($0.element.id, $0.offset) < ($1.element.id, $1.offset) }.map(\.element)
         }
     }
 

@@ -52,10 +52,19 @@ public protocol SubjectResolver: Sendable {
 }
 
 /// The outbox messages of a transaction; their row ids are filled in when the COMMIT's round trip returns.
+///
+/// Intents have a row each. The events of one tenant share one row, the transaction's *event marker* for
+/// that tenant, which lists them by run and seq (their payloads are in `run_events`): every event message
+/// carries its marker's id, and the relay deletes the marker once all of them are published.
 public final class OutboxBatch: Sendable {
     private let stored: Mutex<[OutboxMessage]>
+    /// Per message, the `msg_id` of the row that carries it: its own, or its tenant's event marker.
+    private let rowMessageIDs: [String]
 
-    init(_ messages: [OutboxMessage]) { stored = Mutex(messages) }
+    init(intents: [OutboxMessage], events: [(message: OutboxMessage, marker: String)]) {
+        stored = Mutex(intents + events.map(\.message))
+        rowMessageIDs = intents.map(\.messageID) + events.map(\.marker)
+    }
 
     /// The messages (with their ids once the transaction committed).
     public var messages: [OutboxMessage] { stored.withLock { $0 } }
@@ -68,9 +77,31 @@ public final class OutboxBatch: Sendable {
         }
         stored.withLock { messages in
             for index in messages.indices {
-                messages[index].id = idsByMessage[messages[index].messageID]?.popLast() ?? 0
+                let rowID = rowMessageIDs[index]
+                if rowID == messages[index].messageID {
+                    messages[index].id = idsByMessage[rowID]?.popLast() ?? 0
+                } else {
+                    messages[index].id = idsByMessage[rowID]?.last ?? 0  // a marker: shared by its events
+                }
             }
         }
+    }
+}
+
+/// The outbox's stand-in for a transaction's events: the `subject` of its row (never published) and the
+/// JSON of its payload, which names the events by run and seq with their headers.
+enum EventMarker {
+    /// The marker row's subject.
+    static let subject = "aria.outbox.events"
+
+    /// One event the marker stands for.
+    struct Reference: Codable, Sendable {
+        /// The run.
+        var r: String
+        /// The event's seq.
+        var s: Int64
+        /// Its headers, if any.
+        var h: [OutboxMessage.Header]?
     }
 }
 
@@ -103,6 +134,7 @@ public final class StoreTransaction {
     /// Runs this transaction ends, written at flush together with their `last_seq` (one row version each).
     private var runEnds: [RunID: (status: RunStatus, output: String?, error: String?)] = [:]
     private var outbox: [OutboxMessage] = []
+    private var eventMessages: [(message: OutboxMessage, run: RunID, seq: Int64)] = []
     private var deferred: [(tenant: TenantID, run: RunID, step: StepID?, attempt: Int?, body: RunEventBody, traceparent: String?)] = []
     private var events: [(tenant: TenantID, run: RunID, seq: Int64, kind: RunEventKind, body: String)] = []
 
@@ -152,8 +184,8 @@ public final class StoreTransaction {
         let envelope = Envelope(type: .event(body.kind), tenant: tenant, run: run, step: step, attempt: attempt, seq: seq, createdAt: now, traceparent: traceparent, body: body)
         let payload = try Wire.encode(envelope)
         events.append((tenant, run, seq, body.kind, String(decoding: payload, as: UTF8.self)))
-        outbox.append(OutboxMessage(tenant: tenant, subject: subjects.event(tenant: tenant, run: run, kind: body.kind),
-                                    messageID: "\(run):\(seq)", headers: headers, payload: payload))
+        eventMessages.append((OutboxMessage(tenant: tenant, subject: subjects.event(tenant: tenant, run: run, kind: body.kind),
+                                            messageID: "\(run):\(seq)", headers: headers, payload: payload), run, seq))
     }
 
     /// Records one event with the run's next seq. The seqs of all such events are assigned together when
@@ -241,19 +273,34 @@ public final class StoreTransaction {
                 ])
             events.removeAll()
         }
-        let batch = OutboxBatch(outbox)
-        guard !outbox.isEmpty else { return batch }
-        let headers = try outbox.map { try SQL.json($0.headers) }
+        // The events' payloads are in `run_events`: per tenant, one marker row stands for all of them.
+        var rows = outbox
+        var events: [(message: OutboxMessage, marker: String)] = []
+        var markers: [TenantID: (messageID: String, references: [EventMarker.Reference])] = [:]
+        for (message, run, seq) in eventMessages {
+            let reference = EventMarker.Reference(r: run.description, s: seq, h: message.headers.isEmpty ? nil : message.headers)
+            let markerID = markers[message.tenant]?.messageID ?? "events:\(UUID().uuidString.lowercased())"
+            markers[message.tenant, default: (markerID, [])].references.append(reference)
+            events.append((message, markerID))
+        }
+        for (tenant, marker) in markers.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            rows.append(OutboxMessage(tenant: tenant, subject: EventMarker.subject, messageID: marker.messageID,
+                                      payload: Array(try JSONEncoder().encode(marker.references))))
+        }
+        let batch = OutboxBatch(intents: outbox, events: events)
+        guard !rows.isEmpty else { return batch }
+        let headers = try rows.map { try SQL.json($0.headers) }
         connection.queue("""
             INSERT INTO outbox (tenant_id, origin, subject, msg_id, headers, payload, available_at)
             SELECT t, $2, s, m, h, p, now() + make_interval(secs => $7::float8 / 1000)
             FROM unnest($1::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[]) AS u(t, s, m, h, p)
             RETURNING id, msg_id
             """, [
-                SQL.array(outbox.map { $0.tenant.rawValue }), origin, SQL.array(outbox.map(\.subject)),
-                SQL.array(outbox.map(\.messageID)), SQL.array(headers),
-                SQL.array(outbox.map { String(decoding: $0.payload, as: UTF8.self) }), String(outboxGrace.milliseconds),
+                SQL.array(rows.map { $0.tenant.rawValue }), origin, SQL.array(rows.map(\.subject)),
+                SQL.array(rows.map(\.messageID)), SQL.array(headers),
+                SQL.array(rows.map { String(decoding: $0.payload, as: UTF8.self) }), String(outboxGrace.milliseconds),
             ], then: batch.assignIDs)
+        eventMessages.removeAll()
         outbox.removeAll()
         return batch
     }

@@ -88,6 +88,43 @@ struct MigrationTests {
 
 @Suite("Run store")
 struct RunStoreTests {
+    @Test("one outbox row per tenant stands for a transaction's events; the sweeper republishes them from run_events with their headers")
+    func eventMarkers() async throws {
+        let (store, pool) = try await migratedStore("marker")
+        let sweeping = RunStore(pool: pool, origin: "test", subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 1))
+        let plan = echoPlan([("a", [])])
+        let (results, written) = try await sweeping.submit([try submission(plan, key: "k1"), try submission(plan, key: "k2", hash: "h2")])
+        let runs = results.compactMap { if case .accepted(let run) = $0 { run } else { nil } }
+        #expect(runs.count == 2)
+        // Two intents (run.start) with rows of their own, four events sharing one marker row.
+        #expect(try await scalar(pool, "SELECT count(*) FROM outbox") == "3")
+        #expect(try await scalar(pool, "SELECT count(*) FROM outbox WHERE subject = 'aria.outbox.events'") == "1")
+        let events = written.filter { $0.subject.contains(".events.") }
+        #expect(events.count == 4)
+        #expect(Set(events.map(\.id)).count == 1 && events[0].id > 0)
+        #expect(Set(written.map(\.id)).count == 3)
+
+        // The writer "crashed" before publishing: its grace is over, the rows are the sweeper's.
+        _ = try await scalar(pool, "UPDATE outbox SET available_at = now() - interval '1 second'")
+        let claimed = try await sweeping.claimStaleOutbox(limit: 100, retryAfter: AriaDuration(milliseconds: 60_000))
+        #expect(claimed.count == 6)
+        for run in runs {
+            // In seq order, with the payloads written by the transaction and the accepted event's key header.
+            let mine = claimed.filter { $0.messageID.hasPrefix(run.description) && $0.subject.contains(".events.") }
+            #expect(mine.map(\.messageID) == ["\(run):1", "\(run):2"])
+            #expect(mine.map(\.subject) == ["aria.t.demo.events.\(run).accepted", "aria.t.demo.events.\(run).planned"])
+            let accepted = try Wire.decode(Envelope<RunEventBody>.self, from: mine[0].payload)
+            #expect(accepted.run == run && accepted.seq == 1 && accepted.body.kind == .accepted)
+            let original = try #require(written.first { $0.messageID == mine[0].messageID })
+            #expect(mine[0].headers == original.headers && !original.headers.isEmpty)
+        }
+        #expect(claimed.filter { $0.subject == Subjects.scheduleIntake }.count == 2)
+        // Claimed rows are not claimed again before `retryAfter`; deleting the marker removes every event.
+        #expect(try await sweeping.claimStaleOutbox(limit: 100, retryAfter: AriaDuration(milliseconds: 60_000)).isEmpty)
+        try await store.deleteOutbox(ids: [events[0].id])
+        #expect(try await scalar(pool, "SELECT count(*) FROM outbox") == "2")
+    }
+
     @Test("same key and payload is the same run; a different payload is a conflict; a redelivered message is recognised")
     func idempotentSubmission() async throws {
         let (store, pool) = try await migratedStore("idem")
