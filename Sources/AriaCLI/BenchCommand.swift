@@ -61,7 +61,9 @@ struct BenchCommand: AsyncParsableCommand {
         print("|---|---|---|---|---|---|---|---|---|")
         // Warm-up: connections, prepared statements, JIT-less paths.
         _ = try await burst(tracker, client: client, count: 200, label: "warm-up", job: Self.echoJob)
+        let processesBefore = ProcessCPU.snapshot(cluster)
         let a = try await burst(tracker, client: client, count: jobs, label: "A burst: one-step echo", job: Self.echoJob)
+        let processesAfter = ProcessCPU.snapshot(cluster)
         let aSeq = try await oneAtATime(tracker, client: client, count: sequential, label: "A one at a time", job: Self.echoJob)
         let b = try await burst(tracker, client: client, count: chains, label: "B burst: 3-step chain", job: Self.chainJob)
         let bSeq = try await oneAtATime(tracker, client: client, count: sequentialChains, label: "B one at a time", job: Self.chainJob)
@@ -72,6 +74,8 @@ struct BenchCommand: AsyncParsableCommand {
         print(try await hopReport(pool, runs: bSeq.runs, title: "Per-hop latency, B one at a time (ms, first step)"))
         print(try await stepReport(pool, runs: bSeq.runs, title: "Per-step latency, B one at a time (ms, p50)"))
         print(try await clientReport(pool, aSeq, title: "Where a one-at-a-time A job's time goes (ms; client clock and Postgres transaction starts, same host)"))
+        print(ProcessCPU.report(before: processesBefore, after: processesAfter, jobs: jobs,
+                                title: "CPU per A job by process (ms; the A burst, from /proc/<pid>/stat; Postgres processes that ended meanwhile, e.g. autovacuum workers, not counted)"))
         print(try await transactionReport(pool))
         if statements { print(try await statementReport(pool)) }
         _ = (b, f)
@@ -306,6 +310,56 @@ enum MachineCPU {
         // user nice system idle iowait irq softirq steal: the work done here (not idle, iowait, steal).
         let busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6]
         return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
+
+/// CPU time of the cluster's processes (user + system, from `/proc/<pid>/stat`): each service replica,
+/// nats-server, and Postgres (the postmaster and every backend and worker it started), plus this process.
+enum ProcessCPU {
+    /// CPU seconds by process group name (`gateway`, `worker`, `postgres`, …).
+    static func snapshot(_ cluster: LocalCluster) -> [String: Double] {
+        var groups: [String: Double] = [:]
+        for (name, process) in cluster.allProcesses {
+            let group = String(name.prefix { $0 != "-" })
+            groups[group, default: 0] += seconds(process.pid)
+        }
+        groups["nats-server", default: 0] += seconds(cluster.nats.pid)
+        let postmaster = cluster.postgres.pid
+        groups["postgres", default: 0] += seconds(postmaster)
+        for pid in children(of: postmaster) { groups["postgres", default: 0] += seconds(pid) }
+        groups["bench client", default: 0] += seconds(getpid())
+        return groups
+    }
+
+    /// A Markdown table of the CPU spent per job by each group between two snapshots, under `title`.
+    static func report(before: [String: Double], after: [String: Double], jobs: Int, title: String) -> String {
+        let spent = after.map { ($0.key, max(0, $0.value - (before[$0.key] ?? 0))) }.sorted { $0.1 > $1.1 }
+        let total = spent.reduce(0) { $0 + $1.1 }
+        var text = "\n\(title):\n\n| process | CPU ms/job | share |\n|---|---|---|\n"
+        for (name, seconds) in spent {
+            text += "| \(name) | \(String(format: "%.2f", seconds * 1000 / Double(max(jobs, 1)))) | \(String(format: "%.0f %%", total > 0 ? seconds / total * 100 : 0)) |\n"
+        }
+        return text
+    }
+
+    /// User + system CPU seconds of `pid` (0 if it is gone). Ended Postgres backends are not counted.
+    static func seconds(_ pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        // Fields after "pid (comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The pids whose parent is `parent`.
+    static func children(of parent: Int32) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent
+        }
     }
 }
 
