@@ -2,6 +2,9 @@ import AriaBus
 import AriaCore
 import AriaNATS
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import ServiceLifecycle
 
@@ -59,6 +62,8 @@ enum FaultInjection {
     static let exitAfterLedger = ProcessInfo.processInfo.environment["ARIA_FAULT_EXIT_AFTER_LEDGER"]
 
     static func afterLedgerRecord(skill: String) {
-        if let target = exitAfterLedger, target == skill { exit(86) }
+        // `_exit`, not `exit`: a crash runs no exit handlers, and running them while the service's other
+        // threads (nats.c, connection queues) carry on sometimes ended in a segmentation fault instead.
+        if let target = exitAfterLedger, target == skill { _exit(86) }
     }
 }
