@@ -120,46 +120,14 @@ extension RunStore {
         // Steps this transaction dispatched so far are written before anything here reads steps.
         tx.writeDispatched()
         var event = requested
-        let status: RunStatus
-        let plan: Plan?
-        let traceparent: String?
-        let idempotencyKey: String?
-        var states: [StepID: RunScheduler.StepState] = [:]
-        var outputs: [StepID: JSONValue] = [:]
-        if let snapshot {
-            (status, plan, traceparent, idempotencyKey) = (snapshot.status, snapshot.plan, snapshot.traceparent, snapshot.idempotencyKey)
-            (states, outputs) = (snapshot.steps, snapshot.outputs)
-        } else {
-            // One round trip: the run under its lock, its steps, and (once per transaction) the breakers.
-            var reads = [
-                PostgresStatement(
-                    "SELECT status, plan, traceparent, idempotency_key, last_seq FROM runs WHERE run_id = $1 AND tenant_id = $2 FOR UPDATE",
-                    [run.description, tenant.rawValue]),
-                PostgresStatement("""
-                    SELECT s.step_id, s.status, s.attempts, s.phase, (extract(epoch FROM s.not_before) * 1000)::bigint AS not_before, s.output, s.error
-                    FROM steps s WHERE s.run_id = $1
-                    """, [run.description]),
-            ]
-            let breakerRead = tx.unsettledBreakersStatement()
-            if let breakerRead { reads.append(breakerRead) }
-            let results = try connection.pipeline(reads)
-            if breakerRead != nil { tx.noteUnsettledBreakers(results[2]) }
-            guard let runRow = results[0].rows.first else {
-                return SchedulingResult(actions: [.ignore("run \(run) does not exist")], status: nil)
-            }
-            // A run this transaction already ended is not yet ended in its row.
-            let stored = RunStatus(rawValue: try runRow.required("status")) ?? .accepted
-            status = tx.endedStatus(of: run) ?? stored
-            plan = try SQL.decode(Plan.self, runRow["plan"])
-            traceparent = runRow["traceparent"]
-            idempotencyKey = runRow["idempotency_key"]
-            tx.lockedRun(run, lastSeq: Int64(try runRow.required("last_seq")) ?? 0)
-            for row in results[1].rows {
-                let id = StepID(trusted: try row.required("step_id"))
-                states[id] = try stepState(row)
-                if let output = SQL.jsonValue(row["output"]) { outputs[id] = output }
-            }
+        // The run as the batch read it, or read now under its lock (one round trip with its steps).
+        guard let loaded = try snapshot ?? loadRuns(tx: tx, [run])[run], loaded.tenant == tenant else {
+            return SchedulingResult(actions: [.ignore("run \(run) does not exist")], status: nil)
         }
+        // A run this transaction already ended is not yet ended in its row.
+        let status = tx.endedStatus(of: run) ?? loaded.status
+        let (plan, traceparent, idempotencyKey) = (loaded.plan, loaded.traceparent, loaded.idempotencyKey)
+        let (states, outputs) = (loaded.steps, loaded.outputs)
         if let staleness {
             // The reconciler's view: dispatched steps nobody started, running steps whose lease ran out.
             let stale = try connection.query("""
