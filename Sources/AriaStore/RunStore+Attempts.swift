@@ -218,6 +218,11 @@ extension RunStore {
                   AND NOT EXISTS (SELECT 1 FROM unnest($1::uuid[], $2::text[]) AS u(r, st) WHERE u.r = s.run_id AND u.st = s.step_id)
                 """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]))
         }
+        // Runs a sink step's result may end are read now (they are locked by then), not after the writes:
+        // one round trip less for the last step of a run.
+        let prefetch = catalog == nil ? [] : Set(finishes.filter(\.mayEndRun).map(\.run))
+        let prefetchAt = statements.count
+        if !prefetch.isEmpty { statements += advanceReads(prefetch) }
         let breakerRead = tx.unsettledBreakersStatement()
         if let breakerRead { statements.append(breakerRead) }
         let reads = try connection.pipeline(statements)
@@ -225,6 +230,7 @@ extension RunStore {
         let rows = reads[1]
         let busyElsewhere = catalog == nil ? [] : Set(reads[2].rows.compactMap { RunID($0[0] ?? "") })
         if breakerRead != nil { tx.noteUnsettledBreakers(reads[reads.count - 1]) }
+        var preloaded = prefetch.isEmpty ? [:] : try snapshots(tx: tx, runs: reads[prefetchAt], steps: reads[prefetchAt + 1])
         var machines: [String: StepExecution] = [:]
         var phases: [String: StepPhase] = [:]
         for row in rows.rows {
@@ -354,7 +360,14 @@ extension RunStore {
                                               body: StepFinishedBody(status: item.status)))
         }
         if let catalog, !ending.isEmpty {
-            _ = try advance(tx: tx, batch: ending, catalog: catalog, subjects: subjects)
+            // Bring the runs read before the writes up to date with this transaction's results.
+            for item in recorded where preloaded[item.finish.run] != nil {
+                let key = "\(item.finish.run) \(item.finish.step)"
+                preloaded[item.finish.run]!.steps[item.finish.step] = RunScheduler.StepState(
+                    status: item.status, attempts: item.finish.attempt, phase: phases[key] ?? .primary, notBefore: nil, error: item.error)
+                if let output = item.finish.output, item.status == .succeeded { preloaded[item.finish.run]!.outputs[item.finish.step] = output }
+            }
+            _ = try advance(tx: tx, batch: ending, catalog: catalog, subjects: subjects, preloaded: preloaded.filter { ended.contains($0.key) })
         }
         return actions
     }
@@ -385,11 +398,15 @@ public struct AttemptFinish: Sendable {
     public var optimistic: Bool
     /// The worker that ran it (for an optimistic attempt's row).
     public var worker: String
+    /// The step is a sink of its plan (``StepDispatchBody/sink``): its result may end the run, so the run is
+    /// read with the transaction's first statements.
+    public var mayEndRun: Bool
 
     /// Creates a finish record.
     public init(tenant: TenantID, run: RunID, step: StepID, skill: String, attempt: Int, fencingToken: Int64, outcome: StepExecution.Outcome, output: JSONValue?, traceparent: String?,
-                optimistic: Bool = false, worker: String = "") {
+                optimistic: Bool = false, worker: String = "", mayEndRun: Bool = false) {
         self.optimistic = optimistic
+        self.mayEndRun = mayEndRun
         self.worker = worker
         self.tenant = tenant
         self.run = run

@@ -35,11 +35,21 @@ extension RunStore {
     /// Applies several scheduler events in `tx`: every run is locked and read set-based (one round trip for
     /// the whole batch), then each event goes through ``RunScheduler`` in run-id order. A run with several
     /// events is read again for each later one, so it sees the earlier ones' writes.
-    static func advance(tx: StoreTransaction, batch: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)], catalog: SkillCatalog, subjects: SubjectResolver) throws -> [SchedulingResult] {
+    ///
+    /// Runs in `preloaded` (read earlier in `tx`, under their lock, and brought up to date with its writes
+    /// since) are not read again.
+    static func advance(tx: StoreTransaction, batch: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)], catalog: SkillCatalog, subjects: SubjectResolver,
+                        preloaded: [RunID: RunSnapshot] = [:]) throws -> [SchedulingResult] {
         var results = [SchedulingResult](repeating: SchedulingResult(actions: [], status: nil), count: batch.count)
         guard !batch.isEmpty else { return results }
         let order = batch.indices.sorted { batch[$0].run.description < batch[$1].run.description }
-        let snapshots = try loadRuns(tx: tx, Set(batch.map(\.run)))
+        let missing = Set(batch.map(\.run)).filter { preloaded[$0] == nil }
+        var snapshots = preloaded
+        if missing.isEmpty {
+            tx.writeDispatched()
+        } else {
+            snapshots.merge(try loadRuns(tx: tx, missing)) { $1 }
+        }
         var seen = Set<RunID>()
         for index in order {
             let item = batch[index]
@@ -61,8 +71,18 @@ extension RunStore {
     /// transaction, in one round trip.
     static func loadRuns(tx: StoreTransaction, _ runs: Set<RunID>) throws -> [RunID: RunSnapshot] {
         tx.writeDispatched()
+        var reads = advanceReads(runs)
+        let breakerRead = tx.unsettledBreakersStatement()
+        if let breakerRead { reads.append(breakerRead) }
+        let results = try tx.connection.pipeline(reads)
+        if breakerRead != nil { tx.noteUnsettledBreakers(results[2]) }
+        return try snapshots(tx: tx, runs: results[0], steps: results[1])
+    }
+
+    /// The two statements that lock and read `runs` (in run-id order) and read all their steps.
+    static func advanceReads(_ runs: Set<RunID>) -> [PostgresStatement] {
         let ids = SQL.array(runs.map(\.description).sorted())
-        var reads = [
+        return [
             PostgresStatement("""
                 SELECT run_id::text AS run_id, tenant_id, status, plan, traceparent, idempotency_key, last_seq
                 FROM runs WHERE run_id = ANY($1::uuid[]) ORDER BY run_id FOR UPDATE
@@ -72,12 +92,12 @@ extension RunStore {
                 FROM steps WHERE run_id = ANY($1::uuid[])
                 """, [ids]),
         ]
-        let breakerRead = tx.unsettledBreakersStatement()
-        if let breakerRead { reads.append(breakerRead) }
-        let results = try tx.connection.pipeline(reads)
-        if breakerRead != nil { tx.noteUnsettledBreakers(results[2]) }
+    }
+
+    /// The snapshots of the results of ``advanceReads(_:)``; notes each run's `last_seq` in `tx`.
+    static func snapshots(tx: StoreTransaction, runs: PostgresResult, steps: PostgresResult) throws -> [RunID: RunSnapshot] {
         var snapshots: [RunID: RunSnapshot] = [:]
-        for row in results[0].rows {
+        for row in runs.rows {
             guard let run = RunID(try row.required("run_id")) else { continue }
             snapshots[run] = RunSnapshot(
                 tenant: TenantID(trusted: try row.required("tenant_id")),
@@ -85,7 +105,7 @@ extension RunStore {
                 traceparent: row["traceparent"], idempotencyKey: row["idempotency_key"])
             tx.lockedRun(run, lastSeq: Int64(try row.required("last_seq")) ?? 0)
         }
-        for row in results[1].rows {
+        for row in steps.rows {
             guard let run = RunID(try row.required("run_id")), snapshots[run] != nil else { continue }
             let id = StepID(trusted: try row.required("step_id"))
             snapshots[run]!.steps[id] = try stepState(row)
@@ -278,7 +298,8 @@ extension RunStore {
         try tx.enqueue(
             subject: subjects.work(pool: descriptor?.pool ?? "default"), messageID: messageID,
             envelope: Envelope(type: .stepDispatch, tenant: tenant, run: run, step: step.stepID, createdAt: tx.now, traceparent: traceparent,
-                               body: StepDispatchBody(skill: skill, params: params, timeoutMilliseconds: timeout.milliseconds)))
+                               body: StepDispatchBody(skill: skill, params: params, timeoutMilliseconds: timeout.milliseconds,
+                                                      sink: !plan.steps.contains { $0.dependsOn.contains(step.stepID) })))
     }
 
     /// A succeeded run's output: step outputs by `output_key`; without any key, the outputs of the final

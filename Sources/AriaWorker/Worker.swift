@@ -172,7 +172,7 @@ public struct Worker: Sendable {
         do {
             let action = try await commits.finish.submit(AttemptFinish(
                 tenant: envelope.tenant, run: run, step: step, skill: body.skill, attempt: attempt, fencingToken: token,
-                outcome: outcome, output: output, traceparent: envelope.traceparent))
+                outcome: outcome, output: output, traceparent: envelope.traceparent, mayEndRun: body.sink == true))
             switch action {
             case .rejectStale(let expected, let got):
                 logger.warning("late result rejected: a newer attempt holds the step", metadata: ["expected_token": "\(expected)", "token": "\(got)"])
@@ -200,7 +200,8 @@ public struct Worker: Sendable {
         do {
             let action = try await commits.finish.submit(AttemptFinish(
                 tenant: envelope.tenant, run: run, step: step, skill: body.skill, attempt: 0, fencingToken: 0,
-                outcome: outcome, output: output, traceparent: envelope.traceparent, optimistic: true, worker: context.configuration.instance))
+                outcome: outcome, output: output, traceparent: envelope.traceparent, optimistic: true, worker: context.configuration.instance,
+                mayEndRun: body.sink == true))
             if case .drop(let reason) = action { logger.debug("result discarded", metadata: ["reason": "\(reason)"]) }
             return .committed
         } catch {

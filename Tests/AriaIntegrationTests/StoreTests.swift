@@ -237,6 +237,40 @@ struct RunStoreTests {
         await pool.close()
     }
 
+    @Test("dispatches mark sink steps; a sink's result read with the run up front ends the run with the same output and events")
+    func sinkPrefetch() async throws {
+        let (store, pool) = try await migratedStore("sink")
+        let tenant = TenantID(trusted: "demo")
+        // a -> (b, c): b and c are sinks; the run ends with whichever finishes last.
+        let (outcomes, dispatched) = try await store.submit([try submission(echoPlan([("a", []), ("b", ["a"]), ("c", ["a"])]), key: nil, ref: "S:1")], catalog: .builtIn)
+        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted"); return }
+        let rootDispatch = try #require(dispatched.first { $0.subject == Subjects.workIntake(pool: "default") })
+        #expect(try Wire.decode(Envelope<StepDispatchBody>.self, from: rootDispatch.payload).body.sink == false, "b and c depend on a")
+        func finish(_ step: String, sink: Bool) async throws -> [OutboxMessage] {
+            try await store.finishAttempts([AttemptFinish(tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", attempt: 0, fencingToken: 0,
+                                                          outcome: .succeeded, output: ["from": .string(step)], traceparent: nil, optimistic: true,
+                                                          worker: "w1", mayEndRun: sink)], catalog: .builtIn).1
+        }
+        _ = try await finish("a", sink: false)
+        let (_, afterA) = try await store.advance(tenant: tenant, run: run, event: .stepFinished(StepID(trusted: "a")), catalog: .builtIn)
+        let branches = try afterA.filter { $0.subject == Subjects.workIntake(pool: "default") }.map { try Wire.decode(Envelope<StepDispatchBody>.self, from: $0.payload) }
+        #expect(branches.count == 2 && branches.allSatisfy { $0.body.sink == true })
+        // b is a sink but c is still open: nothing ends, the scheduler hears of b.
+        let afterB = try await finish("b", sink: true)
+        #expect(afterB.contains { $0.subject.hasPrefix("aria.int.") })
+        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "running")
+        // c ends the run in the worker's transaction, with both sinks' outputs (c's from this transaction).
+        let afterC = try await finish("c", sink: true)
+        #expect(afterC.allSatisfy { !$0.subject.hasPrefix("aria.int.") })
+        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "succeeded")
+        let view = try await store.runView(tenant: tenant, run: run)
+        #expect(view?.output == ["b": ["from": "b"], "c": ["from": "c"]])
+        #expect(try await scalar(pool, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM run_events WHERE run_id = $1", [run.description]) == "t")
+        #expect(try await scalar(pool, "SELECT string_agg(kind, ',' ORDER BY seq) FROM (SELECT kind, seq FROM run_events WHERE run_id = $1 ORDER BY seq DESC LIMIT 3) t",
+                                 [run.description]) == "step_started,step_succeeded,succeeded")
+        await pool.close()
+    }
+
     @Test("a late result from a superseded attempt is rejected by its fencing token")
     func staleAttemptRejected() async throws {
         let (store, pool) = try await migratedStore("fence")
