@@ -84,7 +84,7 @@ extension RunStore {
                         payload: Array(try row.required("payload").utf8)))
                     continue
                 }
-                let references = try JSONDecoder().decode([EventMarker.Reference].self, from: Data(try row.required("payload").utf8))
+                let references = try Wire.decode([EventMarker.Reference].self, from: Array(try row.required("payload").utf8))
                 let events = try connection.query("""
                     SELECT e.run_id::text AS run_id, e.seq, e.kind, e.body::text AS body
                     FROM run_events e JOIN unnest($1::uuid[], $2::bigint[]) AS u(r, s) ON e.run_id = u.r AND e.seq = u.s

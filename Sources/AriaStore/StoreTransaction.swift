@@ -285,7 +285,7 @@ public final class StoreTransaction {
         }
         for (tenant, marker) in markers.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             rows.append(OutboxMessage(tenant: tenant, subject: EventMarker.subject, messageID: marker.messageID,
-                                      payload: Array(try JSONEncoder().encode(marker.references))))
+                                      payload: try Wire.encode(marker.references)))
         }
         let batch = OutboxBatch(intents: outbox, events: events)
         guard !rows.isEmpty else { return batch }

@@ -728,6 +728,7 @@ extension JSONValue: Codable {
     /// Foundation's `JSONDecoder` reads `1.0` or `1e2` as an exact `Int64`, so through `Codable`
     /// those become `.int`; use `init(parsing:maxDepth:)` where the distinction matters.
     public init(from decoder: any Decoder) throws {
+        if let tree = decoder as? any JSONValueDecoding { self = tree.currentJSONValue; return }
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
