@@ -21,15 +21,25 @@ public final class OutboxRelay: Service, Sendable {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let published = Atomic<Int>(0)
+    /// Rows whose every message was acknowledged, deleted together once `deleteDelay` has passed.
+    private let acknowledgedRows = Mutex<[Int64]>([])
+    private let deleteDelay: AriaDuration
+    private let deleteWakeups: AsyncStream<Void>
+    private let deleteWake: AsyncStream<Void>.Continuation
 
-    /// Creates a relay for `store`'s origin.
-    public init(store: RunStore, jetStream: JetStreamContext, sweepInterval: AriaDuration, retryAfter: AriaDuration = AriaDuration(milliseconds: 5_000), logger: Logger) {
+    /// Creates a relay for `store`'s origin. Published rows are deleted in batches, `deleteDelay` after the
+    /// first of them was acknowledged: one delete transaction for many publications (a row left by a crash
+    /// meanwhile is republished by a sweeper and dropped as a duplicate).
+    public init(store: RunStore, jetStream: JetStreamContext, sweepInterval: AriaDuration, retryAfter: AriaDuration = AriaDuration(milliseconds: 5_000),
+                deleteDelay: AriaDuration = AriaDuration(milliseconds: 50), logger: Logger) {
         self.store = store
         self.jetStream = jetStream
         self.sweepInterval = sweepInterval
         self.retryAfter = retryAfter
+        self.deleteDelay = deleteDelay
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (deleteWakeups, deleteWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Messages published since start (for tests and benchmarks).
@@ -48,11 +58,36 @@ public final class OutboxRelay: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.publishLoop() }
                 group.addTask { await self.sweepLoop() }
+                group.addTask { await self.deleteLoop() }
             }
         } onGracefulShutdown: {
             self.wake.finish()
+            self.deleteWake.finish()
         }
         await drainQueue()
+        await deleteAcknowledged()
+    }
+
+    /// Deletes acknowledged rows `deleteDelay` after the first of a batch, until shutdown.
+    private func deleteLoop() async {
+        for await _ in deleteWakeups {
+            try? await Task.sleep(for: deleteDelay.duration)
+            await deleteAcknowledged()
+        }
+    }
+
+    /// Deletes every acknowledged row now.
+    private func deleteAcknowledged() async {
+        let ids = acknowledgedRows.withLock { rows -> [Int64] in
+            defer { rows.removeAll() }
+            return rows
+        }
+        guard !ids.isEmpty else { return }
+        do {
+            try await store.deleteOutbox(ids: Array(Set(ids)).sorted())
+        } catch {
+            logger.warning("outbox delete failed; rows will be republished (deduplicated)", metadata: ["error": "\(error)"])
+        }
     }
 
     private func publishLoop() async {
@@ -121,11 +156,9 @@ public final class OutboxRelay: Service, Sendable {
         let failedRows = Set(batch.filter { failedIDs.contains($0.messageID) }.map(\.id))
         let acknowledged = sent.filter { !failedIDs.contains($0.messageID) }
         published.add(acknowledged.count, ordering: .relaxed)
-        let done = Array(Set(acknowledged.map(\.id)).subtracting(failedRows).subtracting([0])).sorted()
-        do {
-            try await store.deleteOutbox(ids: done)
-        } catch {
-            logger.warning("outbox delete failed; rows will be republished (deduplicated)", metadata: ["error": "\(error)"])
-        }
+        let done = Set(acknowledged.map(\.id)).subtracting(failedRows).subtracting([0])
+        guard !done.isEmpty else { return }
+        acknowledgedRows.withLock { $0.append(contentsOf: done) }
+        deleteWake.yield()
     }
 }

@@ -1,0 +1,66 @@
+import AriaBus
+import AriaCore
+import AriaNATS
+import AriaPostgres
+import AriaRuntime
+import AriaStore
+import AriaTestSupport
+import Foundation
+import Logging
+import Testing
+
+@Suite("Outbox relay")
+struct OutboxRelayTests {
+    @Test("rows published by separate transactions are deleted together, by one delete, once the delay has passed")
+    func batchedDeletes() async throws {
+        let (store, pool) = try await migratedStore("relay")
+        // Record which transaction deletes each outbox row.
+        _ = try await pool.withConnection { connection in
+            try connection.execute("""
+                CREATE TABLE outbox_deletes (txid bigint, id bigint);
+                CREATE FUNCTION note_outbox_delete() RETURNS trigger LANGUAGE plpgsql AS
+                  $$ BEGIN INSERT INTO outbox_deletes VALUES (txid_current(), OLD.id); RETURN OLD; END $$;
+                CREATE TRIGGER outbox_deletes AFTER DELETE ON outbox FOR EACH ROW EXECUTE FUNCTION note_outbox_delete();
+                """)
+        }
+        let nats = try await TestNATS.start(config: "jetstream {}\n", environment: [:])
+        let logger = Logger(label: "test")
+        let connection = try await NATSConnection.connect(NATSConnectOptions(urls: [nats.url], name: "relay"), logger: logger)
+        let jetStream = try connection.jetStream()
+        try await BusProvisioner(jetStream: jetStream, logger: logger).provision(try BusSettings())
+        let relay = OutboxRelay(store: store, jetStream: jetStream, sweepInterval: AriaDuration(milliseconds: 60_000),
+                                deleteDelay: AriaDuration(milliseconds: 3_000), logger: logger)
+        let running = Task { try await relay.run() }
+
+        func submit(_ index: Int) async throws -> [OutboxMessage] {
+            try await store.submit([try submission(echoPlan([("a", [])]), key: "k\(index)", ref: "S:\(index)")], catalog: .builtIn).1
+        }
+        func published(atLeast count: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while relay.publishedCount < count {
+                guard ContinuousClock.now < deadline else { throw AriaError(.internal, "only \(relay.publishedCount) of \(count) published") }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        let first = try await submit(1)
+        relay.publish(first)
+        try await published(atLeast: first.count)
+        let second = try await submit(2)
+        relay.publish(second)
+        try await published(atLeast: first.count + second.count)
+        let rows = try await scalar(pool, "SELECT count(*) FROM outbox")
+        #expect(rows == String(Set((first + second).map(\.id)).count), "published rows stay until the delay has passed")
+        let deadline = ContinuousClock.now + .seconds(15)
+        while try await scalar(pool, "SELECT count(*) FROM outbox") != "0" {
+            guard ContinuousClock.now < deadline else { Issue.record("outbox rows were not deleted"); break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(try await scalar(pool, "SELECT count(DISTINCT txid) FROM outbox_deletes") == "1", "one delete transaction for both publications")
+        #expect(try await scalar(pool, "SELECT count(*) FROM outbox_deletes") == rows)
+        running.cancel()
+        _ = try? await running.value
+        connection.close()
+        await nats.stop()
+        await pool.close()
+    }
+}
