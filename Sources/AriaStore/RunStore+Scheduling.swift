@@ -137,8 +137,8 @@ extension RunStore {
 
     static func advance(tx: StoreTransaction, tenant: TenantID, run: RunID, event requested: RunScheduler.Event, catalog: SkillCatalog, subjects: SubjectResolver, staleness: Staleness? = nil, snapshot: RunSnapshot? = nil) throws -> SchedulingResult {
         let connection = tx.connection
-        // Steps this transaction dispatched so far are written before anything here reads steps.
-        tx.writeDispatched()
+        // Steps this transaction dispatched so far are written before anything here reads steps (loadRuns and
+        // the two checks below write them first); not per run, so a batch's dispatches stay one statement.
         var event = requested
         // The run as the batch read it, or read now under its lock (one round trip with its steps).
         guard let loaded = try snapshot ?? loadRuns(tx: tx, [run])[run], loaded.tenant == tenant else {
@@ -150,6 +150,7 @@ extension RunStore {
         let (states, outputs) = (loaded.steps, loaded.outputs)
         if let staleness {
             // The reconciler's view: dispatched steps nobody started, running steps whose lease ran out.
+            tx.writeDispatched()
             let stale = try connection.query("""
                 SELECT step_id FROM steps WHERE run_id = $1 AND (
                     (status = 'dispatched' AND dispatched_at < now() - make_interval(secs => $2::float8 / 1000)) OR
@@ -159,6 +160,7 @@ extension RunStore {
         }
         if case .stalled(let error) = event {
             // The watchdog's view, checked again under the lock: progress since the scan cancels it.
+            tx.writeDispatched()
             guard try stalledSince(connection: connection, run: run, after: AriaDuration(milliseconds: Int64(error.details["after_ms"] ?? "0") ?? 0)) else {
                 return SchedulingResult(actions: [.ignore("the run made progress")], status: status, traceparent: traceparent)
             }
