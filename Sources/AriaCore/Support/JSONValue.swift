@@ -505,18 +505,7 @@ private enum JSONWriter {
 
     /// Appends `value` in plain decimal.
     static func writeInteger(_ value: Int64, to output: inout [UInt8]) {
-        if value < 0 { output.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        if magnitude == 0 {
-            output.append(UInt8(ascii: "0"))
-            return
-        }
-        let start = output.count
-        while magnitude > 0 {
-            output.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        }
-        output[start...].reverse()
+        WireText.writeInteger(value, to: &output)
     }
 
     /// Appends `value` in shortest round-trip form (see `JSONValue.serialized(sortedKeys:)`).
@@ -544,40 +533,9 @@ private enum JSONWriter {
         writeNormalizedString(normalized(string), to: &output)
     }
 
-    /// The lowercase hexadecimal digit for a value in 0...15.
-    @inline(__always)
-    static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
-    }
-
-    /// Writes an already normalized string with minimal escaping.
+    /// Writes an already normalized string with minimal escaping (the same escaping as bus messages).
     static func writeNormalizedString(_ string: String, to output: inout [UInt8]) {
-        output.append(UInt8(ascii: "\""))
-        var copy = string
-        copy.withUTF8 { buffer in
-            var segmentStart = 0
-            for index in 0..<buffer.count {
-                let byte = buffer[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[segmentStart..<index]))
-                segmentStart = index + 1
-                output.append(UInt8(ascii: "\\"))
-                switch byte {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"): output.append(byte)
-                case 0x08: output.append(UInt8(ascii: "b"))
-                case 0x0C: output.append(UInt8(ascii: "f"))
-                case 0x0A: output.append(UInt8(ascii: "n"))
-                case 0x0D: output.append(UInt8(ascii: "r"))
-                case 0x09: output.append(UInt8(ascii: "t"))
-                default:
-                    output.append(contentsOf: "u00".utf8)
-                    output.append(hexDigit(byte >> 4))
-                    output.append(hexDigit(byte & 0x0F))
-                }
-            }
-            output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[segmentStart..<buffer.count]))
-        }
-        output.append(UInt8(ascii: "\""))
+        WireText.writeString(string, to: &output)
     }
 }
 
