@@ -140,6 +140,60 @@ extension RunStore {
         return decisions
     }
 
+    /// What a batch of results needs to read, in one round trip with BEGIN: its runs locked (run-id order,
+    /// as schedulers lock them) with their `last_seq`, the batch's steps, the runs with a step still open
+    /// besides this batch's (with a `catalog`, to end the others here), and the unsettled breakers.
+    ///
+    /// When every result is a sink's (``AttemptFinish/mayEndRun``), the runs are read whole instead, with all
+    /// their steps (the snapshots ``advance(tx:batch:catalog:subjects:preloaded:)`` needs to end them): two
+    /// statements, from which the rest is derived. Steps need no lock of their own: every writer of a step's
+    /// status holds its run's lock. Otherwise the sinks' runs are read whole besides the usual reads.
+    private static func finishReads(_ finishes: [AttemptFinish], pairs: [[String]], tx: StoreTransaction, catalog: SkillCatalog?)
+        throws -> (steps: [PostgresRow], busyElsewhere: Set<RunID>, preloaded: [RunID: RunSnapshot]) {
+        let prefetch = catalog == nil ? [] : Set(finishes.filter(\.mayEndRun).map(\.run))
+        let breakerRead = tx.unsettledBreakersStatement()
+        if !prefetch.isEmpty, prefetch.count == Set(finishes.map(\.run)).count {
+            let reads = try tx.connection.pipeline(advanceReads(prefetch) + (breakerRead.map { [$0] } ?? []))
+            if breakerRead != nil { tx.noteUnsettledBreakers(reads[2]) }
+            let batch = Set(pairs.map { "\($0[0]) \($0[1])" })
+            var steps: [PostgresRow] = []
+            var busyElsewhere = Set<RunID>()
+            for row in reads[1].rows {
+                let key = "\(row["run_id"] ?? "") \(row["step_id"] ?? "")"
+                if batch.contains(key) {
+                    steps.append(row)
+                } else if !["succeeded", "skipped", "cancelled"].contains(row["status"] ?? ""), let run = RunID(row["run_id"] ?? "") {
+                    busyElsewhere.insert(run)
+                }
+            }
+            return (steps, busyElsewhere, try snapshots(tx: tx, runs: reads[0], steps: reads[1]))
+        }
+        var statements = [
+            lockRuns(pairs.map { $0[0] }),
+            PostgresStatement("""
+                SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase
+                FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
+                ORDER BY s.run_id, s.step_id FOR UPDATE OF s
+                """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]),
+        ]
+        if catalog != nil {
+            statements.append(PostgresStatement("""
+                SELECT DISTINCT s.run_id::text FROM steps s
+                WHERE s.run_id = ANY($1::uuid[]) AND s.status NOT IN ('succeeded', 'skipped', 'cancelled')
+                  AND NOT EXISTS (SELECT 1 FROM unnest($1::uuid[], $2::text[]) AS u(r, st) WHERE u.r = s.run_id AND u.st = s.step_id)
+                """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]))
+        }
+        let prefetchAt = statements.count
+        if !prefetch.isEmpty { statements += advanceReads(prefetch) }
+        if let breakerRead { statements.append(breakerRead) }
+        let reads = try tx.connection.pipeline(statements)
+        noteLockedRuns(reads[0], tx: tx)
+        if breakerRead != nil { tx.noteUnsettledBreakers(reads[reads.count - 1]) }
+        let busyElsewhere = catalog == nil ? [] : Set(reads[2].rows.compactMap { RunID($0[0] ?? "") })
+        let preloaded = prefetch.isEmpty ? [:] : try snapshots(tx: tx, runs: reads[prefetchAt], steps: reads[prefetchAt + 1])
+        return (reads[1].rows, busyElsewhere, preloaded)
+    }
+
     /// Locks the runs of a batch in run-id order (the order schedulers lock them in) and reads their `last_seq`.
     private static func lockRuns(_ runs: [String]) -> PostgresStatement {
         PostgresStatement(
@@ -201,41 +255,15 @@ extension RunStore {
         let connection = tx.connection
         let keys = Set(finishes.map { "\($0.run) \($0.step)" }).sorted()
         let pairs = keys.map { $0.split(separator: " ").map(String.init) }
-        // One round trip: BEGIN, the runs and steps locked (runs first, as schedulers lock them), the runs with
-        // a step still open besides this batch's (to end the others here), and the unsettled breakers.
-        var statements = [
-            lockRuns(pairs.map { $0[0] }),
-            PostgresStatement("""
-                SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase
-                FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
-                ORDER BY s.run_id, s.step_id FOR UPDATE OF s
-                """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]),
-        ]
-        if catalog != nil {
-            statements.append(PostgresStatement("""
-                SELECT DISTINCT s.run_id::text FROM steps s
-                WHERE s.run_id = ANY($1::uuid[]) AND s.status NOT IN ('succeeded', 'skipped', 'cancelled')
-                  AND NOT EXISTS (SELECT 1 FROM unnest($1::uuid[], $2::text[]) AS u(r, st) WHERE u.r = s.run_id AND u.st = s.step_id)
-                """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]))
-        }
-        // Runs a sink step's result may end are read now (they are locked by then), not after the writes:
-        // one round trip less for the last step of a run.
-        let prefetch = catalog == nil ? [] : Set(finishes.filter(\.mayEndRun).map(\.run))
-        let prefetchAt = statements.count
-        if !prefetch.isEmpty { statements += advanceReads(prefetch) }
-        let breakerRead = tx.unsettledBreakersStatement()
-        if let breakerRead { statements.append(breakerRead) }
-        let reads = try connection.pipeline(statements)
-        noteLockedRuns(reads[0], tx: tx)
-        let rows = reads[1]
-        let busyElsewhere = catalog == nil ? [] : Set(reads[2].rows.compactMap { RunID($0[0] ?? "") })
-        if breakerRead != nil { tx.noteUnsettledBreakers(reads[reads.count - 1]) }
-        var preloaded = prefetch.isEmpty ? [:] : try snapshots(tx: tx, runs: reads[prefetchAt], steps: reads[prefetchAt + 1])
+        let reads = try finishReads(finishes, pairs: pairs, tx: tx, catalog: catalog)
+        let (busyElsewhere, rows) = (reads.busyElsewhere, reads.steps)
+        var preloaded = reads.preloaded
         var machines: [String: StepExecution] = [:]
         var phases: [String: StepPhase] = [:]
-        for row in rows.rows {
-            phases["\(row["run_id"] ?? "") \(row["step_id"] ?? "")"] = StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary
-            machines["\(row["run_id"] ?? "") \(row["step_id"] ?? "")"] = StepExecution(
+        for row in rows {
+            let key = "\(row["run_id"] ?? "") \(row["step_id"] ?? "")"
+            phases[key] = StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary
+            machines[key] = StepExecution(
                 status: StepStatus(rawValue: try row.required("status")) ?? .pending,
                 attempts: Int(try row.required("attempts")) ?? 0, fencingToken: Int64(try row.required("fencing_token")) ?? 0)
         }

@@ -79,7 +79,8 @@ extension RunStore {
         return try snapshots(tx: tx, runs: results[0], steps: results[1])
     }
 
-    /// The two statements that lock and read `runs` (in run-id order) and read all their steps.
+    /// The two statements that lock and read `runs` (in run-id order) and read all their steps (with their
+    /// fencing tokens, for workers that finish attempts from the same read).
     static func advanceReads(_ runs: Set<RunID>) -> [PostgresStatement] {
         let ids = SQL.array(runs.map(\.description).sorted())
         return [
@@ -88,7 +89,7 @@ extension RunStore {
                 FROM runs WHERE run_id = ANY($1::uuid[]) ORDER BY run_id FOR UPDATE
                 """, [ids]),
             PostgresStatement("""
-                SELECT run_id::text AS run_id, step_id, status, attempts, phase, (extract(epoch FROM not_before) * 1000)::bigint AS not_before, output, error
+                SELECT run_id::text AS run_id, step_id, status, attempts, fencing_token, phase, (extract(epoch FROM not_before) * 1000)::bigint AS not_before, output, error
                 FROM steps WHERE run_id = ANY($1::uuid[])
                 """, [ids]),
         ]

@@ -271,6 +271,31 @@ struct RunStoreTests {
         await pool.close()
     }
 
+    @Test("one batch with a sink's result and a non-sink's: the sink's run ends, the other run's scheduler hears of its step")
+    func mixedSinkBatch() async throws {
+        let (store, pool) = try await migratedStore("sinkmix")
+        let tenant = TenantID(trusted: "demo")
+        let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", [])]), key: nil, ref: "S:1"),
+                                                    try submission(echoPlan([("a", []), ("b", ["a"])]), key: nil, ref: "S:2")], catalog: .builtIn)
+        guard case .accepted(let single) = outcomes[0], case .accepted(let chain) = outcomes[1] else { Issue.record("not accepted"); return }
+        func finish(_ run: RunID, sink: Bool) -> AttemptFinish {
+            AttemptFinish(tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0, outcome: .succeeded,
+                          output: ["run": .string(run.description)], traceparent: nil, optimistic: true, worker: "w1", mayEndRun: sink)
+        }
+        let (actions, outbox) = try await store.finishAttempts([finish(single, sink: true), finish(chain, sink: false)], catalog: .builtIn)
+        #expect(actions == [.record(.succeeded), .record(.succeeded)])
+        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [single.description]) == "succeeded")
+        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [chain.description]) == "running")
+        let toScheduler = try outbox.filter { $0.subject.hasPrefix("aria.int.") }.map { try Wire.decode(Envelope<StepFinishedBody>.self, from: $0.payload) }
+        #expect(toScheduler.map(\.run) == [chain])
+        let view = try await store.runView(tenant: tenant, run: single)
+        #expect(view?.output == ["a": ["run": .string(single.description)]])
+        // The same result again, alone and as a sink: the run is read whole and the attempt is already finished.
+        let (again, _) = try await store.finishAttempts([finish(single, sink: true)], catalog: .builtIn)
+        #expect(again == [.alreadyFinished(.succeeded)])
+        await pool.close()
+    }
+
     @Test("a late result from a superseded attempt is rejected by its fencing token")
     func staleAttemptRejected() async throws {
         let (store, pool) = try await migratedStore("fence")
