@@ -45,11 +45,7 @@ extension RunStore {
         let order = batch.indices.sorted { batch[$0].run.description < batch[$1].run.description }
         let missing = Set(batch.map(\.run)).filter { preloaded[$0] == nil }
         var snapshots = preloaded
-        if missing.isEmpty {
-            tx.writeDispatched()
-        } else {
-            snapshots.merge(try loadRuns(tx: tx, missing)) { $1 }
-        }
+        if !missing.isEmpty { snapshots.merge(try loadRuns(tx: tx, missing)) { $1 } }
         var seen = Set<RunID>()
         for index in order {
             let item = batch[index]
@@ -302,7 +298,7 @@ extension RunStore {
             subject: subjects.work(pool: descriptor?.pool ?? "default"), messageID: messageID,
             envelope: Envelope(type: .stepDispatch, tenant: tenant, run: run, step: step.stepID, createdAt: tx.now, traceparent: traceparent,
                                body: StepDispatchBody(skill: skill, params: params, timeoutMilliseconds: timeout.milliseconds,
-                                                      sink: !plan.steps.contains { $0.dependsOn.contains(step.stepID) })))
+                                                      sink: plan.sinks.contains(step.stepID))))
     }
 
     /// A succeeded run's output: step outputs by `output_key`; without any key, the outputs of the final
@@ -312,8 +308,8 @@ extension RunStore {
         var result: [String: JSONValue] = [:]
         let keyed = plan.steps.filter { $0.outputKey != nil }
         if keyed.isEmpty {
-            let dependedOn = Set(plan.steps.flatMap(\.dependsOn))
-            for step in plan.steps where !dependedOn.contains(step.stepID) {
+            let sinks = plan.sinks
+            for step in plan.steps where sinks.contains(step.stepID) {
                 result[step.stepID.rawValue] = outputs[step.stepID.rawValue] ?? .null
             }
         } else {

@@ -17,7 +17,7 @@ public enum WireEncoder {
         let node = try WireEncoderState.node(for: value, parent: nil, key: nil, topLevel: true)
         var output: [UInt8] = []
         output.reserveCapacity(256)
-        try node.write(to: &output, codingPath: [])
+        try node.write(to: &output)
         return output
     }
 }
@@ -38,20 +38,20 @@ enum WireNode {
     case array(WireArray)
 
     /// Appends the JSON of this node.
-    func write(to output: inout [UInt8], codingPath: @autoclosure () -> [any CodingKey]) throws {
+    func write(to output: inout [UInt8]) throws {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
         case .int(let value): WireText.writeInteger(value, to: &output)
         case .uint(let value): WireText.writeUnsigned(value, to: &output)
         case .double(let value):
-            guard value.isFinite else { throw EncodingError.invalidValue(value, .init(codingPath: codingPath(), debugDescription: "Unable to encode Double.\(value) directly in JSON.")) }
+            guard value.isFinite else { throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "Unable to encode Double.\(value) directly in JSON.")) }
             WireText.writeFloatingPoint(value.description, to: &output)
         case .float(let value):
-            guard value.isFinite else { throw EncodingError.invalidValue(value, .init(codingPath: codingPath(), debugDescription: "Unable to encode Float.\(value) directly in JSON.")) }
+            guard value.isFinite else { throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "Unable to encode Float.\(value) directly in JSON.")) }
             WireText.writeFloatingPoint(value.description, to: &output)
         case .string(let value): WireText.writeString(value, to: &output)
-        case .json(let value): try WireText.writeJSON(value, to: &output, codingPath: codingPath())
+        case .json(let value): try WireText.writeJSON(value, to: &output)
         case .object(let object):
             output.append(UInt8(ascii: "{"))
             let keys = object.keys
@@ -61,14 +61,14 @@ enum WireNode {
                 if position > 0 { output.append(UInt8(ascii: ",")) }
                 WireText.writeString(keys[index], to: &output)
                 output.append(UInt8(ascii: ":"))
-                try object.values[index].write(to: &output, codingPath: codingPath())
+                try object.values[index].write(to: &output)
             }
             output.append(UInt8(ascii: "}"))
         case .array(let array):
             output.append(UInt8(ascii: "["))
             for (index, element) in array.values.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                try element.write(to: &output, codingPath: codingPath())
+                try element.write(to: &output)
             }
             output.append(UInt8(ascii: "]"))
         }
@@ -218,40 +218,38 @@ struct WireKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     private func superEncoder(named key: any CodingKey) -> any Encoder {
         // A placeholder member (`{}` if the super encoder stores nothing), replaced by what it stores.
-        let child = WireSuperEncoder(parent: encoder, key: key, object: object, slot: object.keys.count)
+        let (object, slot) = (object, object.keys.count)
         object.set(key.stringValue, .object(WireObject()))
-        return child
+        return WireSuperEncoder(parent: encoder, key: key) { object.values[slot] = $0 }
     }
 }
 
-/// An encoder whose node replaces a placeholder member of `object` whenever it stores something.
+/// A `superEncoder()`: whatever it stores replaces the placeholder its container made for it (`place`).
 final class WireSuperEncoder: Encoder {
     let state: WireEncoderState
-    let object: WireObject
-    let slot: Int
+    let place: (WireNode) -> Void
     var codingPath: [any CodingKey] { state.codingPath }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init(parent: WireEncoderState, key: any CodingKey, object: WireObject, slot: Int) {
+    init(parent: WireEncoderState, key: any CodingKey, place: @escaping (WireNode) -> Void) {
         state = WireEncoderState(parent: parent, key: key)
-        self.object = object
-        self.slot = slot
+        self.place = place
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         let container = state.container(keyedBy: type)
-        object.values[slot] = state.node ?? .null
+        place(state.node ?? .null)
         return container
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         let container = state.unkeyedContainer()
-        object.values[slot] = state.node ?? .null
+        place(state.node ?? .null)
         return container
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        WireSingleValueContainer(encoder: state) { [object, slot] node in object.values[slot] = node }
+        WireSingleValueContainer(encoder: state, onStore: place)
     }
 }
 
@@ -297,42 +295,9 @@ struct WireUnkeyedContainer: UnkeyedEncodingContainer {
 
     mutating func superEncoder() -> any Encoder {
         // A placeholder element (`{}` if the super encoder stores nothing), replaced by what it stores.
-        let key = WireIndexKey(intValue: array.values.count)
+        let (array, slot) = (array, array.values.count)
         array.values.append(.object(WireObject()))
-        let slot = array.values.count - 1
-        let state = WireEncoderState(parent: encoder, key: key)
-        return WireArraySuperEncoder(state: state, array: array, slot: slot)
-    }
-}
-
-/// A `superEncoder()` of an unkeyed container: its node replaces the element at `slot`.
-final class WireArraySuperEncoder: Encoder {
-    let state: WireEncoderState
-    let array: WireArray
-    let slot: Int
-    var codingPath: [any CodingKey] { state.codingPath }
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
-
-    init(state: WireEncoderState, array: WireArray, slot: Int) {
-        self.state = state
-        self.array = array
-        self.slot = slot
-    }
-
-    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        let container = state.container(keyedBy: type)
-        array.values[slot] = state.node ?? .null
-        return container
-    }
-
-    func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        let container = state.unkeyedContainer()
-        array.values[slot] = state.node ?? .null
-        return container
-    }
-
-    func singleValueContainer() -> any SingleValueEncodingContainer {
-        WireSingleValueContainer(encoder: state) { [array, slot] node in array.values[slot] = node }
+        return WireSuperEncoder(parent: encoder, key: WireIndexKey(intValue: slot)) { array.values[slot] = $0 }
     }
 }
 
@@ -437,20 +402,20 @@ enum WireText {
     }
 
     /// Appends a `JSONValue` as its `Codable` conformance would through `JSONEncoder`.
-    static func writeJSON(_ value: JSONValue, to output: inout [UInt8], codingPath: @autoclosure () -> [any CodingKey]) throws {
+    static func writeJSON(_ value: JSONValue, to output: inout [UInt8]) throws {
         switch value {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let bool): output.append(contentsOf: (bool ? "true" : "false").utf8)
         case .int(let int): writeInteger(int, to: &output)
         case .double(let double):
-            guard double.isFinite else { throw EncodingError.invalidValue(double, .init(codingPath: codingPath(), debugDescription: "Unable to encode Double.\(double) directly in JSON.")) }
+            guard double.isFinite else { throw EncodingError.invalidValue(double, .init(codingPath: [], debugDescription: "Unable to encode Double.\(double) directly in JSON.")) }
             writeFloatingPoint(double.description, to: &output)
         case .string(let string): writeString(string, to: &output)
         case .array(let elements):
             output.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                try writeJSON(element, to: &output, codingPath: codingPath())
+                try writeJSON(element, to: &output)
             }
             output.append(UInt8(ascii: "]"))
         case .object(let members):
@@ -460,7 +425,7 @@ enum WireText {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
                 writeString(member.key, to: &output)
                 output.append(UInt8(ascii: ":"))
-                try writeJSON(member.value, to: &output, codingPath: codingPath())
+                try writeJSON(member.value, to: &output)
             }
             output.append(UInt8(ascii: "}"))
         }

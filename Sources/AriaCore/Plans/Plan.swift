@@ -25,6 +25,12 @@ public struct Plan: Codable, Sendable, Equatable {
     /// The step with `id`, if any.
     public func step(_ id: StepID) -> PlanStep? { steps.first { $0.stepID == id } }
 
+    /// The plan's final steps: those no other step depends on.
+    public var sinks: Set<StepID> {
+        let dependedOn = Set(steps.flatMap(\.dependsOn))
+        return Set(steps.map(\.stepID).filter { !dependedOn.contains($0) })
+    }
+
     /// The effective timeout of `step`: its own, else the plan default, else the skill's.
     public func timeout(of step: PlanStep, skillDefault: AriaDuration) -> AriaDuration {
         step.timeout ?? defaults.timeout ?? skillDefault
