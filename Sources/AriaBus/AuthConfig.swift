@@ -70,7 +70,7 @@ public struct NATSAuthConfig: Sendable {
                  publish: [events, "aria.int.work.*", Subjects.cancelNotice] + Self.consumer(Streams.schedule, Consumers.scheduler),
                  subscribe: [Subjects.serviceInboxPrefix("scheduler") + ".>"]),
             user("worker",
-                 publish: [events, Subjects.scheduleIntake] + workerPools.flatMap { Self.consumer(Streams.work, Consumers.worker(pool: $0)) }
+                 publish: [events, Subjects.scheduleIntake, "aria.int.work.*", Subjects.cancelNotice] + workerPools.flatMap { Self.consumer(Streams.work, Consumers.worker(pool: $0)) }
                     + Self.bucketWriter(Buckets.workers),
                  subscribe: [Subjects.serviceInboxPrefix("worker") + ".>", Subjects.cancelNotice]),
         ]

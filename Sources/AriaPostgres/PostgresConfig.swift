@@ -18,6 +18,8 @@ public struct PostgresConfig: Sendable, CustomStringConvertible {
     public var connectTimeout: Duration
     /// libpq's `sslmode` (`disable`, `prefer`, `require`, `verify-full`, …); nil keeps libpq's default (`prefer`).
     public var sslMode: String?
+    /// Server settings every session starts with (`SET name = value` at connect, through libpq's `options`).
+    public var sessionSettings: [String: String] = [:]
 
     /// Creates a configuration from its parts.
     public init(

@@ -40,8 +40,9 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens a connection; blocks for up to `config.connectTimeout`.
     ///
-    /// The session gets `client_min_messages=warning`, the configured `application_name`, TCP keepalives,
-    /// and a notice processor that drops notices instead of printing them to standard error.
+    /// The session gets `client_min_messages=warning`, the configured `application_name` and
+    /// `sessionSettings`, TCP keepalives, and a notice processor that drops notices instead of printing them
+    /// to standard error.
     /// - Throws: `PostgresError` with code `.connectionFailed`.
     public static func connect(_ config: PostgresConfig) throws -> PostgresConnection {
         var parameters: [(String, String)] = [
@@ -52,7 +53,7 @@ public final class PostgresConnection: @unchecked Sendable {
             ("application_name", config.applicationName),
             ("connect_timeout", String(config.connectTimeoutSeconds)),
             ("client_encoding", "UTF8"),
-            ("options", "-c client_min_messages=warning"),
+            ("options", options(config.sessionSettings.merging(["client_min_messages": "warning"]) { own, _ in own })),
             // A server that vanishes without closing the socket (host crash, network cut) is noticed within a minute.
             ("keepalives", "1"),
             ("keepalives_idle", "30"),
@@ -77,6 +78,19 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
         return PostgresConnection(handle: handle)
+    }
+
+    /// libpq's `options` value for `settings`: `-c name=value` each, spaces and backslashes escaped.
+    static func options(_ settings: [String: String]) -> String {
+        func escaped(_ text: String) -> String {
+            var result = ""
+            for character in text {
+                if character == " " || character == "\\" { result.append("\\") }
+                result.append(character)
+            }
+            return result
+        }
+        return settings.sorted { $0.key < $1.key }.map { "-c \(escaped($0.key))=\(escaped($0.value))" }.joined(separator: " ")
     }
 
     /// Runs one statement with text parameters (`$1`, `$2`, …; nil is NULL) and returns text-format values.

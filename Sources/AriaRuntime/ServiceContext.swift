@@ -39,8 +39,9 @@ public struct ServiceContext: Sendable {
         options.sendAsap = true
         let nats = try await connectWithRetry(options, logger: logger)
         let jetStream = try nats.jetStream()
-        let pool = PostgresPool(config: try PostgresConfig(url: configuration.databaseURL.value),
-                                maxConnections: configuration.databasePoolSize, logger: logger)
+        var database = try PostgresConfig(url: configuration.databaseURL.value)
+        database.sessionSettings = RunStore.sessionSettings
+        let pool = PostgresPool(config: database, maxConnections: configuration.databasePoolSize, logger: logger)
         try await Migrator(pool: pool, logger: logger).checkSchema()
         let store = RunStore(pool: pool, origin: service, subjects: Subjects(), outboxGrace: configuration.outboxGrace, breakers: configuration.breaker)
         let relay = OutboxRelay(store: store, jetStream: jetStream, sweepInterval: configuration.outboxSweepInterval, logger: logger)

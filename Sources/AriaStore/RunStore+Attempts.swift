@@ -140,58 +140,34 @@ extension RunStore {
         return decisions
     }
 
-    /// What a batch of results needs to read, in one round trip with BEGIN: its runs locked (run-id order,
-    /// as schedulers lock them) with their `last_seq`, the batch's steps, the runs with a step still open
-    /// besides this batch's (with a `catalog`, to end the others here), and the unsettled breakers.
+    /// What a batch of results needs to read, in one round trip with BEGIN, with the unsettled breakers.
     ///
-    /// When every result is a sink's (``AttemptFinish/mayEndRun``), the runs are read whole instead, with all
-    /// their steps (the snapshots ``advance(tx:batch:catalog:subjects:preloaded:)`` needs to end them): two
-    /// statements, from which the rest is derived. Steps need no lock of their own: every writer of a step's
-    /// status holds its run's lock. Otherwise the sinks' runs are read whole besides the usual reads.
-    private static func finishReads(_ finishes: [AttemptFinish], pairs: [[String]], tx: StoreTransaction, catalog: SkillCatalog?)
-        throws -> (steps: [PostgresRow], busyElsewhere: Set<RunID>, preloaded: [RunID: RunSnapshot]) {
-        let prefetch = catalog == nil ? [] : Set(finishes.filter(\.mayEndRun).map(\.run))
+    /// With a `catalog` (a worker, which advances the runs of its results itself) the runs are locked (in
+    /// run-id order, as schedulers lock them) and read whole, with all their steps: the batch's steps and
+    /// the snapshots ``advance(tx:batch:catalog:subjects:preloaded:)`` needs. Steps need no lock of their
+    /// own: every writer of a step's status holds its run's lock. Without one, the runs are locked and the
+    /// batch's steps read.
+    private static func finishReads(pairs: [[String]], tx: StoreTransaction, catalog: SkillCatalog?) throws -> (steps: [PostgresRow], snapshots: [RunID: RunSnapshot]) {
         let breakerRead = tx.unsettledBreakersStatement()
-        if !prefetch.isEmpty, prefetch.count == Set(finishes.map(\.run)).count {
-            let reads = try tx.connection.pipeline(advanceReads(prefetch) + (breakerRead.map { [$0] } ?? []))
+        let breakerReads = breakerRead.map { [$0] } ?? []
+        guard catalog != nil else {
+            let reads = try tx.connection.pipeline([
+                lockRuns(pairs.map { $0[0] }),
+                PostgresStatement("""
+                    SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase
+                    FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
+                    ORDER BY s.run_id, s.step_id
+                    """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]),
+            ] + breakerReads)
+            noteLockedRuns(reads[0], tx: tx)
             if breakerRead != nil { tx.noteUnsettledBreakers(reads[2]) }
-            let batch = Set(pairs.map { "\($0[0]) \($0[1])" })
-            var steps: [PostgresRow] = []
-            var busyElsewhere = Set<RunID>()
-            for row in reads[1].rows {
-                let key = "\(row["run_id"] ?? "") \(row["step_id"] ?? "")"
-                if batch.contains(key) {
-                    steps.append(row)
-                } else if !["succeeded", "skipped", "cancelled"].contains(row["status"] ?? ""), let run = RunID(row["run_id"] ?? "") {
-                    busyElsewhere.insert(run)
-                }
-            }
-            return (steps, busyElsewhere, try snapshots(tx: tx, runs: reads[0], steps: reads[1]))
+            return (reads[1].rows, [:])
         }
-        var statements = [
-            lockRuns(pairs.map { $0[0] }),
-            PostgresStatement("""
-                SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase
-                FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
-                ORDER BY s.run_id, s.step_id FOR UPDATE OF s
-                """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]),
-        ]
-        if catalog != nil {
-            statements.append(PostgresStatement("""
-                SELECT DISTINCT s.run_id::text FROM steps s
-                WHERE s.run_id = ANY($1::uuid[]) AND s.status NOT IN ('succeeded', 'skipped', 'cancelled')
-                  AND NOT EXISTS (SELECT 1 FROM unnest($1::uuid[], $2::text[]) AS u(r, st) WHERE u.r = s.run_id AND u.st = s.step_id)
-                """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]))
-        }
-        let prefetchAt = statements.count
-        if !prefetch.isEmpty { statements += advanceReads(prefetch) }
-        if let breakerRead { statements.append(breakerRead) }
-        let reads = try tx.connection.pipeline(statements)
-        noteLockedRuns(reads[0], tx: tx)
-        if breakerRead != nil { tx.noteUnsettledBreakers(reads[reads.count - 1]) }
-        let busyElsewhere = catalog == nil ? [] : Set(reads[2].rows.compactMap { RunID($0[0] ?? "") })
-        let preloaded = prefetch.isEmpty ? [:] : try snapshots(tx: tx, runs: reads[prefetchAt], steps: reads[prefetchAt + 1])
-        return (reads[1].rows, busyElsewhere, preloaded)
+        let reads = try tx.connection.pipeline(advanceReads(Set(pairs.compactMap { RunID($0[0]) })) + breakerReads)
+        if breakerRead != nil { tx.noteUnsettledBreakers(reads[2]) }
+        let batch = Set(pairs.map { "\($0[0]) \($0[1])" })
+        let steps = reads[1].rows.filter { batch.contains("\($0["run_id"] ?? "") \($0["step_id"] ?? "")") }
+        return (steps, try snapshots(tx: tx, runs: reads[0], steps: reads[1]))
     }
 
     /// Locks the runs of a batch in run-id order (the order schedulers lock them in) and reads their `last_seq`.
@@ -235,29 +211,33 @@ extension RunStore {
     /// scheduler. A stale token (a superseded attempt) changes nothing.
     public func finishAttempt(tenant: TenantID, run: RunID, step: StepID, skill: String, attempt: Int, fencingToken: Int64, outcome: StepExecution.Outcome, output: JSONValue?, traceparent: String?, catalog: SkillCatalog? = nil) async throws -> (StepExecution.Action, [OutboxMessage]) {
         let finish = AttemptFinish(tenant: tenant, run: run, step: step, skill: skill, attempt: attempt, fencingToken: fencingToken, outcome: outcome, output: output, traceparent: traceparent)
-        let (actions, outbox) = try await finishAttempts([finish], catalog: catalog)
+        let (actions, outbox, _) = try await finishAttempts([finish], catalog: catalog)
         return (actions[0], outbox)
     }
 
     /// Records the outcomes of several attempts in one transaction (in run order, so concurrent batches
-    /// lock runs in the same order). With a `catalog`, the attempt that ends a run's last open step also
-    /// ends the run (`succeeded`) in the same transaction instead of sending `step.finished` to a scheduler.
-    public func finishAttempts(_ finishes: [AttemptFinish], catalog: SkillCatalog? = nil) async throws -> ([StepExecution.Action], [OutboxMessage]) {
+    /// lock runs in the same order).
+    ///
+    /// With a `catalog`, each run with a recorded result is advanced in the same transaction, as a scheduler
+    /// would on `step.finished`: its next steps dispatched, its policies applied, the run ended. The
+    /// scheduling results carry the cancel notices to send after the commit. Without one, a scheduler is
+    /// told of each result (`step.finished`).
+    public func finishAttempts(_ finishes: [AttemptFinish], catalog: SkillCatalog? = nil) async throws -> ([StepExecution.Action], [OutboxMessage], [SchedulingResult]) {
         let subjects = subjects
-        return try await transaction { tx in
+        let ((actions, scheduling), outbox) = try await transaction { tx in
             try Self.finish(finishes, tx: tx, subjects: subjects, catalog: catalog)
         }
+        return (actions, outbox, scheduling)
     }
 
-    /// Records a batch of results with one statement per kind of write; runs whose last open step
-    /// succeeded are ended here (one scheduler transition each).
-    private static func finish(_ finishes: [AttemptFinish], tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?) throws -> [StepExecution.Action] {
+    /// Records a batch of results with one statement per kind of write; with a `catalog`, then advances
+    /// each of their runs once (one scheduler transition each).
+    private static func finish(_ finishes: [AttemptFinish], tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?) throws -> ([StepExecution.Action], [SchedulingResult]) {
         let connection = tx.connection
         let keys = Set(finishes.map { "\($0.run) \($0.step)" }).sorted()
         let pairs = keys.map { $0.split(separator: " ").map(String.init) }
-        let reads = try finishReads(finishes, pairs: pairs, tx: tx, catalog: catalog)
-        let (busyElsewhere, rows) = (reads.busyElsewhere, reads.steps)
-        var preloaded = reads.preloaded
+        let (rows, read) = try finishReads(pairs: pairs, tx: tx, catalog: catalog)
+        var snapshots = read
         var machines: [String: StepExecution] = [:]
         var phases: [String: StepPhase] = [:]
         for row in rows {
@@ -308,7 +288,7 @@ extension RunStore {
                                                skill: finish.skill, attempt: finish.attempt, output: finish.output, error: error),
                             traceparent: finish.traceparent)
         }
-        guard !recorded.isEmpty else { return actions }
+        guard !recorded.isEmpty else { return (actions, []) }
         let runs = SQL.array(recorded.map { $0.finish.run.description }), steps = SQL.array(recorded.map { $0.finish.step.rawValue })
         let statuses = SQL.array(recorded.map { $0.status.rawValue })
         let errors = SQL.array(try recorded.map { try $0.error.map { try SQL.json($0) } })
@@ -361,43 +341,28 @@ extension RunStore {
                 try recordSkillOutcome(connection: connection, skill: skill, error: item.error, now: tx.now, settings: breakers)
             }
         }
-        // Runs whose every step has now ended well are ended here; the others hear from a scheduler.
-        // A run is complete when every step of it in this batch was recorded succeeded and no other is open.
-        var complete = Set<RunID>()
-        if catalog != nil {
-            var succeededKeys = Set<String>()
-            for item in recorded where item.status == .succeeded { succeededKeys.insert("\(item.finish.run) \(item.finish.step)") }
-            var candidates = Set(recorded.filter { $0.status == .succeeded }.map(\.finish.run)).subtracting(busyElsewhere)
-            for key in keys where !succeededKeys.contains(key) {
-                if let run = RunID(String(key.prefix { $0 != " " })) { candidates.remove(run) }
+        guard let catalog else {
+            for item in recorded {
+                let finish = item.finish
+                try tx.enqueue(subject: subjects.schedule, messageID: "\(finish.run):\(finish.step):fin:\(finish.attempt)",
+                               envelope: Envelope(type: .stepFinished, tenant: finish.tenant, run: finish.run, step: finish.step, attempt: finish.attempt,
+                                                  fencingToken: finish.fencingToken, createdAt: tx.now, traceparent: finish.traceparent,
+                                                  body: StepFinishedBody(status: item.status)))
             }
-            complete = candidates
+            return (actions, [])
         }
-        var ending: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)] = []
-        var ended = Set<RunID>()
-        for item in recorded {
+        // Bring the runs read before the writes up to date with this transaction's results, then advance each
+        // run once: the state machine is level-triggered (it looks at all of a run's steps).
+        var events: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)] = []
+        for item in recorded where snapshots[item.finish.run] != nil {
             let finish = item.finish
-            if catalog != nil, complete.contains(finish.run) {
-                // The state machine can only succeed such a run: nothing needs a dispatch, which a worker may not publish.
-                if ended.insert(finish.run).inserted { ending.append((finish.tenant, finish.run, .stepFinished(finish.step))) }
-                continue
-            }
-            try tx.enqueue(subject: subjects.schedule, messageID: "\(finish.run):\(finish.step):fin:\(finish.attempt)",
-                           envelope: Envelope(type: .stepFinished, tenant: finish.tenant, run: finish.run, step: finish.step, attempt: finish.attempt,
-                                              fencingToken: finish.fencingToken, createdAt: tx.now, traceparent: finish.traceparent,
-                                              body: StepFinishedBody(status: item.status)))
+            snapshots[finish.run]!.steps[finish.step] = RunScheduler.StepState(
+                status: item.status, attempts: finish.attempt, phase: phases["\(finish.run) \(finish.step)"] ?? .primary, notBefore: nil, error: item.error)
+            if let output = finish.output, item.status == .succeeded { snapshots[finish.run]!.outputs[finish.step] = output }
+            if !events.contains(where: { $0.run == finish.run }) { events.append((finish.tenant, finish.run, .stepFinished(finish.step))) }
         }
-        if let catalog, !ending.isEmpty {
-            // Bring the runs read before the writes up to date with this transaction's results.
-            for item in recorded where preloaded[item.finish.run] != nil {
-                let key = "\(item.finish.run) \(item.finish.step)"
-                preloaded[item.finish.run]!.steps[item.finish.step] = RunScheduler.StepState(
-                    status: item.status, attempts: item.finish.attempt, phase: phases[key] ?? .primary, notBefore: nil, error: item.error)
-                if let output = item.finish.output, item.status == .succeeded { preloaded[item.finish.run]!.outputs[item.finish.step] = output }
-            }
-            _ = try advance(tx: tx, batch: ending, catalog: catalog, subjects: subjects, preloaded: preloaded.filter { ended.contains($0.key) })
-        }
-        return actions
+        let scheduling = try advance(tx: tx, batch: events, catalog: catalog, subjects: subjects, preloaded: snapshots.filter { run, _ in events.contains { $0.run == run } })
+        return (actions, scheduling)
     }
 }
 
@@ -426,15 +391,11 @@ public struct AttemptFinish: Sendable {
     public var optimistic: Bool
     /// The worker that ran it (for an optimistic attempt's row).
     public var worker: String
-    /// The step is a sink of its plan (``StepDispatchBody/sink``): its result may end the run, so the run is
-    /// read with the transaction's first statements.
-    public var mayEndRun: Bool
 
     /// Creates a finish record.
     public init(tenant: TenantID, run: RunID, step: StepID, skill: String, attempt: Int, fencingToken: Int64, outcome: StepExecution.Outcome, output: JSONValue?, traceparent: String?,
-                optimistic: Bool = false, worker: String = "", mayEndRun: Bool = false) {
+                optimistic: Bool = false, worker: String = "") {
         self.optimistic = optimistic
-        self.mayEndRun = mayEndRun
         self.worker = worker
         self.tenant = tenant
         self.run = run

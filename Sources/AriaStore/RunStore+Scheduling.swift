@@ -205,6 +205,7 @@ extension RunStore {
                         continue
                     }
                     tx.markDispatched(run: run, step: stepID, phase: phase)
+                    tx.dispatchedSkills.insert(skill)
                     if phase == .fallback {
                         try tx.emitNext(tenant: tenant, run: run, step: stepID,
                                         body: RunEventBody(kind: .stepFallback, status: .running, step: stepID, skill: skill, error: machine.steps[stepID]?.error),
@@ -297,8 +298,7 @@ extension RunStore {
         try tx.enqueue(
             subject: subjects.work(pool: descriptor?.pool ?? "default"), messageID: messageID,
             envelope: Envelope(type: .stepDispatch, tenant: tenant, run: run, step: step.stepID, createdAt: tx.now, traceparent: traceparent,
-                               body: StepDispatchBody(skill: skill, params: params, timeoutMilliseconds: timeout.milliseconds,
-                                                      sink: plan.sinks.contains(step.stepID))))
+                               body: StepDispatchBody(skill: skill, params: params, timeoutMilliseconds: timeout.milliseconds)))
     }
 
     /// A succeeded run's output: step outputs by `output_key`; without any key, the outputs of the final

@@ -1,6 +1,7 @@
 import AriaCore
 import AriaPostgres
 import Foundation
+import Synchronization
 
 /// The durable state of runs: every transition commits here, with its events and next-hop intents.
 ///
@@ -20,6 +21,8 @@ public struct RunStore: Sendable {
     /// The skill circuit breakers' settings: dispatches are gated and attempt outcomes recorded with them
     /// (nil: breakers are neither consulted nor fed).
     public let breakers: CircuitBreakerSettings?
+    /// Whether submissions may be sent whole, assuming they are new (shared by copies of this store).
+    let optimism = SubmissionOptimism()
 
     /// Creates a store.
     public init(pool: PostgresPool, origin: String, subjects: SubjectResolver, outboxGrace: AriaDuration, clock: AriaClock = SystemClock(), breakers: CircuitBreakerSettings? = nil) {
@@ -44,6 +47,13 @@ public struct RunStore: Sendable {
         }
         return (value, batch.messages)
     }
+
+    /// The session settings of connections to the cluster database: generic plans for every prepared
+    /// statement. Aria's statements take their batches as arrays (`unnest($1::uuid[])`, `= ANY($1)`); a custom
+    /// plan, which sees the array's length, always looks cheaper than the generic one, so by default Postgres
+    /// planned them again on every execution (~30 % of their server time, `pg_stat_statements`), to choose
+    /// the same plan. Partial-index predicates are written as literals, so generic plans still use them.
+    public static let sessionSettings = ["plan_cache_mode": "force_generic_plan"]
 
     // MARK: Tenants
 
@@ -115,10 +125,33 @@ extension RunStore {
     ///
     /// With a `catalog`, an explicit plan is also started in the same transaction (the run goes `running`
     /// and its root steps are dispatched), saving the hop through a scheduler.
+    ///
+    /// The transaction is first sent whole, in one round trip, assuming every submission is new and the
+    /// breakers of the skills it dispatches are closed without failures; the transaction checks both (a
+    /// duplicate fails the run insert with `unique_violation`, `aria_assume` the breakers). If either was
+    /// wrong it is rolled back and done again the careful way: the runs inserted first (duplicates and
+    /// conflicts looked up) and the breakers read, then the rest, in two round trips. After a failed
+    /// assumption the careful way is taken for a second.
     public func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog? = nil) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
+        if optimism.mayAssume() {
+            do {
+                return try await submit(inputs, catalog: catalog, assumingNew: true)
+            } catch let error as PostgresError where error.sqlState == Self.uniqueViolation || error.sqlState == Self.assumptionFailed {
+                optimism.assumptionFailed()
+            }
+        }
+        return try await submit(inputs, catalog: catalog, assumingNew: false)
+    }
+
+    /// SQLSTATE of a failed `aria_assume` (migration 5).
+    public static let assumptionFailed = "AR001"
+    /// SQLSTATE `unique_violation`.
+    static let uniqueViolation = "23505"
+
+    private func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let subjects = subjects
         return try await transaction { tx in
-            let outcomes = try Self.record(inputs, tx: tx, subjects: subjects, catalog: catalog)
+            let outcomes = try Self.record(inputs, tx: tx, subjects: subjects, catalog: catalog, assumingNew: assumingNew)
             var agents: Set<[String]> = []
             for input in inputs { agents.insert([input.tenant.rawValue, input.job.agent.rawValue]) }
             let sortedAgents = agents.sorted { $0.lexicographicallyPrecedes($1) }
@@ -132,7 +165,10 @@ extension RunStore {
 
     /// Records a batch of submissions set-based: one statement inserts every run (duplicates and conflicts
     /// fall out of `ON CONFLICT DO NOTHING` and are looked up one by one), one inserts every step.
-    private static func record(_ inputs: [SubmissionInput], tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?) throws -> [SubmissionOutcome] {
+    ///
+    /// `assumingNew`: every statement is queued to go out with the COMMIT; the run insert has no `ON
+    /// CONFLICT`, so a duplicate fails the transaction, and the breakers are assumed settled and checked.
+    private static func record(_ inputs: [SubmissionInput], tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?, assumingNew: Bool) throws -> [SubmissionOutcome] {
         let connection = tx.connection
         let runs = inputs.map { _ in RunID.generate(now: tx.now) }
         let plans: [Plan?] = inputs.map { input in
@@ -146,8 +182,7 @@ extension RunStore {
                               job, plan, last_seq, deadline, traceparent)
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                                  $9::jsonb[], $10::jsonb[], $11::bigint[], $12::timestamptz[], $13::text[])
-            ON CONFLICT DO NOTHING
-            RETURNING run_id::text
+            \(assumingNew ? "" : "ON CONFLICT DO NOTHING RETURNING run_id::text")
             """, [
                 SQL.array(runs.map(\.description)), SQL.array(inputs.map(\.tenant.rawValue)), SQL.array(inputs.map(\.job.agent.rawValue)),
                 SQL.array(startsHere.map { $0 ? "running" : "accepted" }), SQL.array(inputs.map(\.job.goal)), SQL.array(inputs.map(\.idempotencyKey)),
@@ -155,11 +190,18 @@ extension RunStore {
                 SQL.array(try plans.map { try $0.map { try SQL.json($0) } }), SQL.array(plans.map { $0 == nil ? "1" : "2" }),
                 SQL.array(inputs.map { $0.deadline.map { Timestamp.format($0) } }), SQL.array(inputs.map(\.traceparent)),
             ])
-        // One round trip: BEGIN, the runs, and (when runs start here) which skills' breakers are unsettled.
-        let breakerRead = startsHere.contains(true) ? tx.unsettledBreakersStatement() : nil
-        let results = try connection.pipeline([insertRuns] + (breakerRead.map { [$0] } ?? []))
-        if breakerRead != nil { tx.noteUnsettledBreakers(results[1]) }
-        let inserted = Set(results[0].rows.compactMap { $0[0] })
+        let inserted: Set<String>
+        if assumingNew {
+            connection.queue(insertRuns.sql, insertRuns.parameters)
+            if startsHere.contains(true) { tx.assumeSettledBreakers() }
+            inserted = Set(runs.map(\.description))
+        } else {
+            // One round trip: BEGIN, the runs, and (when runs start here) which skills' breakers are unsettled.
+            let breakerRead = startsHere.contains(true) ? tx.unsettledBreakersStatement() : nil
+            let results = try connection.pipeline([insertRuns] + (breakerRead.map { [$0] } ?? []))
+            if breakerRead != nil { tx.noteUnsettledBreakers(results[1]) }
+            inserted = Set(results[0].rows.compactMap { $0[0] })
+        }
         // Steps of every new run with a plan, in one statement.
         var stepRows: [(run: String, step: String, tenant: String, position: Int, skill: String)] = []
         for (index, plan) in plans.enumerated() where inserted.contains(runs[index].description) {
@@ -204,6 +246,7 @@ extension RunStore {
             }
             outcomes.append(.accepted(run))
         }
+        if assumingNew { tx.checkSettledBreakers() }
         return outcomes
     }
 
@@ -322,5 +365,22 @@ extension RunStore {
                             body: RunEventBody(kind: .rejected, status: .rejected, idempotencyKey: request.idempotencyKey, error: error),
                             traceparent: request.traceparent)
         }.1
+    }
+}
+
+/// Whether a store sends submissions whole, assuming they are new and their skills' breakers settled:
+/// always, except for a second after an assumption failed, so a stream of duplicates (or dispatches of a
+/// skill whose breaker is open) wastes one transaction a second, not one each.
+final class SubmissionOptimism: Sendable {
+    private let failedAt = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// Whether the next submission may assume.
+    func mayAssume() -> Bool {
+        failedAt.withLock { failed in failed.map { ContinuousClock.now - $0 > .seconds(1) } ?? true }
+    }
+
+    /// Notes a failed assumption.
+    func assumptionFailed() {
+        failedAt.withLock { $0 = ContinuousClock.now }
     }
 }

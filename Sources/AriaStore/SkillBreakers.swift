@@ -72,6 +72,22 @@ extension StoreTransaction {
         return PostgresStatement("SELECT skill FROM skill_breakers WHERE state <> 'closed' OR consecutive_failures > 0")
     }
 
+    /// Assumes, without reading them, that no skill's breaker is unsettled, so dispatches go without a read;
+    /// ``checkSettledBreakers()`` then checks the assumption for the skills dispatched.
+    func assumeSettledBreakers() {
+        if breakers != nil { unsettledBreakers = [] }
+    }
+
+    /// Queues the check of ``assumeSettledBreakers()``: the transaction fails with
+    /// ``RunStore/assumptionFailed`` if the breaker of a skill it dispatched is unsettled.
+    func checkSettledBreakers() {
+        guard breakers != nil, !dispatchedSkills.isEmpty else { return }
+        connection.queue("""
+            SELECT aria_assume(NOT EXISTS (SELECT 1 FROM skill_breakers WHERE skill = ANY($1::text[]) AND (state <> 'closed' OR consecutive_failures > 0)),
+                               'the breakers of the dispatched skills are closed without failures')
+            """, [SQL.array(dispatchedSkills.sorted())])
+    }
+
     /// Takes the result of ``unsettledBreakersStatement()``.
     func noteUnsettledBreakers(_ result: PostgresResult) {
         unsettledBreakers = Set(result.rows.compactMap { $0[0] })

@@ -153,6 +153,9 @@ public final class StoreTransaction {
         lockedSeqs[run] = lastSeq
     }
 
+    /// The skills of the steps this transaction dispatched.
+    var dispatchedSkills = Set<String>()
+
     /// Marks a step dispatched (in `phase`). The steps of a batch are written together by one statement, at
     /// flush or by ``writeDispatched()``, which code that reads steps in the same transaction calls first.
     public func markDispatched(run: RunID, step: StepID, phase: StepPhase) {

@@ -42,8 +42,9 @@ public struct Worker: Sendable {
                 return decisions
             },
             finish: GroupCommitter(lanes: 2, maxBatch: 64) { finishes in
-                let (actions, outbox) = try await store.finishAttempts(finishes, catalog: catalog)
+                let (actions, outbox, scheduling) = try await store.finishAttempts(finishes, catalog: catalog)
                 relay.publish(outbox)
+                context.sendCancelNotices(scheduling)
                 return actions
             })
         let inFlight = SharedCounter()
@@ -172,7 +173,7 @@ public struct Worker: Sendable {
         do {
             let action = try await commits.finish.submit(AttemptFinish(
                 tenant: envelope.tenant, run: run, step: step, skill: body.skill, attempt: attempt, fencingToken: token,
-                outcome: outcome, output: output, traceparent: envelope.traceparent, mayEndRun: body.sink == true))
+                outcome: outcome, output: output, traceparent: envelope.traceparent))
             switch action {
             case .rejectStale(let expected, let got):
                 logger.warning("late result rejected: a newer attempt holds the step", metadata: ["expected_token": "\(expected)", "token": "\(got)"])
@@ -200,8 +201,7 @@ public struct Worker: Sendable {
         do {
             let action = try await commits.finish.submit(AttemptFinish(
                 tenant: envelope.tenant, run: run, step: step, skill: body.skill, attempt: 0, fencingToken: 0,
-                outcome: outcome, output: output, traceparent: envelope.traceparent, optimistic: true, worker: context.configuration.instance,
-                mayEndRun: body.sink == true))
+                outcome: outcome, output: output, traceparent: envelope.traceparent, optimistic: true, worker: context.configuration.instance))
             if case .drop(let reason) = action { logger.debug("result discarded", metadata: ["reason": "\(reason)"]) }
             return .committed
         } catch {

@@ -274,7 +274,7 @@ struct SharedClusterTests {
         await client.close()
     }
 
-    @Test("least privilege: a tenant cannot submit as, read events of, or read replies of another; a worker cannot dispatch")
+    @Test("least privilege: a tenant cannot submit as, read events of, or read replies of another; a worker cannot submit or plan")
     func permissions() async throws {
         let cluster = try await Shared.get()
         let demo = try await Shared.client("demo")
@@ -286,9 +286,11 @@ struct SharedClusterTests {
         // Read acme's events and inbox.
         _ = try await permissionViolation(on: demo.nats) { _ = try demo.nats.subscribe("aria.t.acme.events.>") }
         _ = try await permissionViolation(on: demo.nats) { _ = try demo.nats.subscribe("aria.t.acme.inbox.>") }
-        // A worker may not publish dispatches: only the scheduler may.
+        // A worker advances runs (it may dispatch their steps) but may not create them: no submission for a
+        // tenant, no plan request.
         let worker = try await cluster.natsConnection(user: "worker", logger: quietLogger)
-        _ = try await permissionViolation(on: worker) { try worker.publish(Subjects.workIntake(pool: "default"), Array("{}".utf8)) }
+        _ = try await permissionViolation(on: worker) { try worker.publish("aria.t.demo.submit", echoJob("from a worker")) }
+        _ = try await permissionViolation(on: worker) { try worker.publish(Subjects.planIntake, Array("{}".utf8)) }
         worker.close()
         #expect(try await scalar(cluster, "SELECT count(*) FROM runs WHERE tenant_id = 'acme'") == "0")
         // A request whose reply subject points into another tenant's inbox is not answered there.

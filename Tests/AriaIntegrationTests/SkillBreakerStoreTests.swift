@@ -36,6 +36,23 @@ private func rowVersion(_ pool: PostgresPool, _ skill: String) async throws -> S
 
 @Suite("Skill circuit breakers in Postgres")
 struct SkillBreakerStoreTests {
+    @Test("a submission sent whole assuming settled breakers is done again the careful way when a dispatched skill's breaker is open")
+    func wholeSubmissionChecksBreakers() async throws {
+        let (_, pool, _) = try await breakerDatabase("breaker_whole")
+        let store = RunStore(pool: pool, origin: "test", subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 3000), breakers: settings)
+        try await store.addTenant(TenantID(trusted: "demo"))
+        for _ in 0..<3 { _ = try await outcome(pool, "echo", timeout, at: Date()) }
+        #expect(try await scalar(pool, "SELECT state FROM skill_breakers WHERE skill = 'echo'") == "open")
+        let (outcomes, outbox) = try await store.submit([try submission(echoPlan([("a", [])]), key: nil, ref: "S:1")], catalog: .builtIn)
+        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted: \(outcomes)"); return }
+        #expect(!outbox.contains { $0.subject == Subjects.workIntake(pool: "default") }, "no dispatch while the breaker is open")
+        #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1", [run.description]) == "waiting")
+        #expect(try await scalar(pool, "SELECT string_agg(kind, ',' ORDER BY seq) FROM run_events WHERE run_id = $1", [run.description])
+                == "accepted,planned,step_retrying")
+        #expect(try await scalar(pool, "SELECT count(*) FROM runs") == "1")
+        await pool.close()
+    }
+
     @Test("the success path of a closed breaker writes nothing: no row is created, an existing row is not rewritten")
     func successPathDoesNotWrite() async throws {
         let (store, pool) = try await migratedStore("breaker_hot")

@@ -9,7 +9,8 @@ import Testing
 
 /// A migrated database of its own on the shared test server.
 func migratedStore(_ prefix: String, origin: String = "test") async throws -> (RunStore, PostgresPool) {
-    let config = try await TestPostgres.freshDatabase(prefix: prefix)
+    var config = try await TestPostgres.freshDatabase(prefix: prefix)
+    config.sessionSettings = RunStore.sessionSettings
     let pool = PostgresPool(config: config, maxConnections: 8, logger: Logger(label: "test"))
     try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
     let store = RunStore(pool: pool, origin: origin, subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 3000))
@@ -69,6 +70,26 @@ struct MigrationTests {
             try await migrator.migrate()
             Issue.record("migrate ran against a newer schema")
         } catch let error as AriaError { #expect(error.code == .schemaTooNew) }
+        await pool.close()
+    }
+
+    @Test("ANALYZE builds no statistics for stored documents, and keeps those of the columns queries filter on")
+    func documentStatistics() async throws {
+        let (store, pool) = try await migratedStore("stats")
+        for index in 0..<20 {
+            _ = try await store.submit([try submission(echoPlan([("a", [])]), key: "k\(index)", hash: "h\(index)")])
+        }
+        _ = try await pool.withConnection { try $0.query("ANALYZE runs, run_events, outbox") }
+        let analyzed = try await pool.withConnection { connection in
+            try connection.query("SELECT tablename || '.' || attname FROM pg_stats WHERE tablename IN ('runs', 'run_events', 'outbox')")
+                .rows.compactMap { $0[0] }
+        }
+        #expect(analyzed.contains("runs.status"))
+        #expect(analyzed.contains("runs.tenant_id"))
+        #expect(analyzed.contains("outbox.available_at"))
+        for document in ["runs.job", "runs.plan", "runs.goal", "run_events.body", "outbox.payload", "outbox.headers"] {
+            #expect(!analyzed.contains(document), "\(document) has statistics")
+        }
         await pool.close()
     }
 
@@ -140,6 +161,36 @@ struct RunStoreTests {
         let (conflict, _) = try await store.submit([try submission(plan, key: "k1", ref: "S:3", hash: "other")])
         #expect(conflict == [.conflict(existing: run)])
         #expect(try await scalar(pool, "SELECT count(*) FROM runs") == "1")
+        await pool.close()
+    }
+
+    @Test("a new submission is sent whole without ON CONFLICT; a duplicate fails that and is recognised the careful way")
+    func submissionSentWhole() async throws {
+        var config = try await TestPostgres.freshDatabase(prefix: "whole")
+        config.sessionSettings = RunStore.sessionSettings
+        let pool = PostgresPool(config: config, maxConnections: 1, logger: Logger(label: "test"))
+        try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
+        let store = RunStore(pool: pool, origin: "test", subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 3000))
+        try await store.addTenant(TenantID(trusted: "demo"))
+        // The session's prepared run inserts: which way each submission took (one connection, so one session).
+        func runInserts() async throws -> [String] {
+            try await pool.withConnection { connection in
+                try connection.query("SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO runs%'").rows.compactMap { $0[0] }
+            }.map { $0.contains("ON CONFLICT") ? "careful" : "whole" }.sorted()
+        }
+        let plan = echoPlan([("a", [])])
+        let (first, outbox) = try await store.submit([try submission(plan, key: "k1", ref: "S:1")], catalog: .builtIn)
+        guard case .accepted(let run) = first[0] else { Issue.record("not accepted: \(first)"); return }
+        #expect(try await runInserts() == ["whole"])
+        #expect(outbox.contains { $0.subject == Subjects.workIntake(pool: "default") } && outbox.allSatisfy { $0.id > 0 })
+        #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1", [run.description]) == "dispatched")
+        let (again, againOutbox) = try await store.submit([try submission(plan, key: "k1", ref: "S:2")], catalog: .builtIn)
+        #expect(again == [.duplicate(run, .running)])
+        #expect(!againOutbox.contains { $0.subject == Subjects.workIntake(pool: "default") })
+        #expect(try await runInserts() == ["careful", "whole"])
+        #expect(try await scalar(pool, "SELECT count(*) FROM runs") == "1")
+        #expect(try await scalar(pool, "SELECT string_agg(kind, ',' ORDER BY seq) FROM run_events") == "accepted,planned", "the rolled-back attempt left nothing")
+        #expect(try await scalar(pool, "SELECT count(*) FROM outbox WHERE subject = $1", [Subjects.workIntake(pool: "default")]) == "1")
         await pool.close()
     }
 
@@ -225,10 +276,10 @@ struct RunStoreTests {
         #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1", [run.description]) == "dispatched", "the gateway dispatched the root step")
         let finish = AttemptFinish(tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0,
                                    outcome: .succeeded, output: ["x": 1], traceparent: nil, optimistic: true, worker: "w1")
-        let (first, outbox) = try await store.finishAttempts([finish], catalog: .builtIn)
+        let (first, outbox, _) = try await store.finishAttempts([finish], catalog: .builtIn)
         #expect(first == [.record(.succeeded)])
         #expect(outbox.allSatisfy { !$0.subject.hasPrefix("aria.int.") }, "the run ended here: no message to a scheduler")
-        let (again, _) = try await store.finishAttempts([finish], catalog: .builtIn)  // a redelivery that also ran
+        let (again, _, _) = try await store.finishAttempts([finish], catalog: .builtIn)  // a redelivery that also ran
         #expect(again == [.alreadyFinished(.succeeded)])
         #expect(try await scalar(pool, "SELECT string_agg(attempt || ':' || status || ':' || worker, ',') FROM step_attempts WHERE run_id = $1", [run.description]) == "1:succeeded:w1")
         #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "succeeded")
@@ -237,62 +288,84 @@ struct RunStoreTests {
         await pool.close()
     }
 
-    @Test("dispatches mark sink steps; a sink's result read with the run up front ends the run with the same output and events")
-    func sinkPrefetch() async throws {
-        let (store, pool) = try await migratedStore("sink")
+    @Test("a worker's result advances its run: a diamond's branches leave from the root's result, the join from the last branch's, and the join ends the run")
+    func workerAdvancesRun() async throws {
+        let (store, pool) = try await migratedStore("advance")
         let tenant = TenantID(trusted: "demo")
-        // a -> (b, c): b and c are sinks; the run ends with whichever finishes last.
-        let (outcomes, dispatched) = try await store.submit([try submission(echoPlan([("a", []), ("b", ["a"]), ("c", ["a"])]), key: nil, ref: "S:1")], catalog: .builtIn)
+        let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]), key: nil, ref: "S:1")],
+                                                   catalog: .builtIn)
         guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted"); return }
-        let rootDispatch = try #require(dispatched.first { $0.subject == Subjects.workIntake(pool: "default") })
-        #expect(try Wire.decode(Envelope<StepDispatchBody>.self, from: rootDispatch.payload).body.sink == false, "b and c depend on a")
-        func finish(_ step: String, sink: Bool) async throws -> [OutboxMessage] {
-            try await store.finishAttempts([AttemptFinish(tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", attempt: 0, fencingToken: 0,
-                                                          outcome: .succeeded, output: ["from": .string(step)], traceparent: nil, optimistic: true,
-                                                          worker: "w1", mayEndRun: sink)], catalog: .builtIn).1
+        func finish(_ step: String) async throws -> (dispatched: [String], toScheduler: Int) {
+            let (actions, outbox, _) = try await store.finishAttempts([AttemptFinish(
+                tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", attempt: 0, fencingToken: 0,
+                outcome: .succeeded, output: ["from": .string(step)], traceparent: nil, optimistic: true, worker: "w1")], catalog: .builtIn)
+            #expect(actions == [.record(.succeeded)])
+            let dispatched = try outbox.filter { $0.subject == Subjects.workIntake(pool: "default") }
+                .map { try Wire.decode(Envelope<StepDispatchBody>.self, from: $0.payload).step?.rawValue ?? "" }
+            return (dispatched.sorted(), outbox.filter { $0.subject == Subjects.scheduleIntake }.count)
         }
-        _ = try await finish("a", sink: false)
-        let (_, afterA) = try await store.advance(tenant: tenant, run: run, event: .stepFinished(StepID(trusted: "a")), catalog: .builtIn)
-        let branches = try afterA.filter { $0.subject == Subjects.workIntake(pool: "default") }.map { try Wire.decode(Envelope<StepDispatchBody>.self, from: $0.payload) }
-        #expect(branches.count == 2 && branches.allSatisfy { $0.body.sink == true })
-        // b is a sink but c is still open: nothing ends, the scheduler hears of b.
-        let afterB = try await finish("b", sink: true)
-        #expect(afterB.contains { $0.subject.hasPrefix("aria.int.") })
+        let afterA = try await finish("a")
+        #expect(afterA.dispatched == ["b", "c"] && afterA.toScheduler == 0, "the worker dispatched the branches itself")
+        let afterB = try await finish("b")
+        #expect(afterB.dispatched.isEmpty && afterB.toScheduler == 0, "the join waits for c")
+        #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1 AND step_id = 'd'", [run.description]) == "pending")
+        let afterC = try await finish("c")
+        #expect(afterC.dispatched == ["d"])
         #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "running")
-        // c ends the run in the worker's transaction, with both sinks' outputs (c's from this transaction).
-        let afterC = try await finish("c", sink: true)
-        #expect(afterC.allSatisfy { !$0.subject.hasPrefix("aria.int.") })
+        _ = try await finish("d")
         #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "succeeded")
         let view = try await store.runView(tenant: tenant, run: run)
-        #expect(view?.output == ["b": ["from": "b"], "c": ["from": "c"]])
+        #expect(view?.output == ["d": ["from": "d"]])
         #expect(try await scalar(pool, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM run_events WHERE run_id = $1", [run.description]) == "t")
-        #expect(try await scalar(pool, "SELECT string_agg(kind, ',' ORDER BY seq) FROM (SELECT kind, seq FROM run_events WHERE run_id = $1 ORDER BY seq DESC LIMIT 3) t",
-                                 [run.description]) == "step_started,step_succeeded,succeeded")
         await pool.close()
     }
 
-    @Test("one batch with a sink's result and a non-sink's: the sink's run ends, the other run's scheduler hears of its step")
-    func mixedSinkBatch() async throws {
-        let (store, pool) = try await migratedStore("sinkmix")
+    @Test("one batch with results of two runs, two of them one run's branches: each run advances once, the join is dispatched once")
+    func batchAdvancesEachRunOnce() async throws {
+        let (store, pool) = try await migratedStore("batchadvance")
         let tenant = TenantID(trusted: "demo")
         let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", [])]), key: nil, ref: "S:1"),
-                                                    try submission(echoPlan([("a", []), ("b", ["a"])]), key: nil, ref: "S:2")], catalog: .builtIn)
-        guard case .accepted(let single) = outcomes[0], case .accepted(let chain) = outcomes[1] else { Issue.record("not accepted"); return }
-        func finish(_ run: RunID, sink: Bool) -> AttemptFinish {
-            AttemptFinish(tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0, outcome: .succeeded,
-                          output: ["run": .string(run.description)], traceparent: nil, optimistic: true, worker: "w1", mayEndRun: sink)
+                                                    try submission(echoPlan([("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]), key: nil, ref: "S:2")],
+                                                   catalog: .builtIn)
+        guard case .accepted(let single) = outcomes[0], case .accepted(let diamond) = outcomes[1] else { Issue.record("not accepted"); return }
+        func finish(_ run: RunID, _ step: String) -> AttemptFinish {
+            AttemptFinish(tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", attempt: 0, fencingToken: 0, outcome: .succeeded,
+                          output: ["step": .string(step)], traceparent: nil, optimistic: true, worker: "w1")
         }
-        let (actions, outbox) = try await store.finishAttempts([finish(single, sink: true), finish(chain, sink: false)], catalog: .builtIn)
-        #expect(actions == [.record(.succeeded), .record(.succeeded)])
+        _ = try await store.finishAttempts([finish(diamond, "a")], catalog: .builtIn)
+        let (actions, outbox, _) = try await store.finishAttempts([finish(diamond, "c"), finish(single, "a"), finish(diamond, "b")], catalog: .builtIn)
+        #expect(actions == [.record(.succeeded), .record(.succeeded), .record(.succeeded)])
         #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [single.description]) == "succeeded")
-        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [chain.description]) == "running")
-        let toScheduler = try outbox.filter { $0.subject.hasPrefix("aria.int.") }.map { try Wire.decode(Envelope<StepFinishedBody>.self, from: $0.payload) }
-        #expect(toScheduler.map(\.run) == [chain])
-        let view = try await store.runView(tenant: tenant, run: single)
-        #expect(view?.output == ["a": ["run": .string(single.description)]])
-        // The same result again, alone and as a sink: the run is read whole and the attempt is already finished.
-        let (again, _) = try await store.finishAttempts([finish(single, sink: true)], catalog: .builtIn)
+        let dispatches = try outbox.filter { $0.subject == Subjects.workIntake(pool: "default") }.map { try Wire.decode(Envelope<StepDispatchBody>.self, from: $0.payload) }
+        #expect(dispatches.map { "\($0.run!) \($0.step!)" } == ["\(diamond) d"])
+        #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1 AND step_id = 'd'", [diamond.description]) == "dispatched")
+        #expect(!outbox.contains { $0.subject == Subjects.scheduleIntake })
+        for run in [single, diamond] {
+            #expect(try await scalar(pool, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM run_events WHERE run_id = $1", [run.description]) == "t")
+        }
+        // The same result again: the attempt is already finished and nothing is dispatched twice.
+        let (again, againOutbox, _) = try await store.finishAttempts([finish(diamond, "b")], catalog: .builtIn)
         #expect(again == [.alreadyFinished(.succeeded)])
+        #expect(!againOutbox.contains { $0.subject == Subjects.workIntake(pool: "default") })
+        await pool.close()
+    }
+
+    @Test("a failed result that aborts its run cancels the running sibling in the worker's transaction, with a cancel notice")
+    func workerAbortCancelsSibling() async throws {
+        let (store, pool) = try await migratedStore("abort")
+        let tenant = TenantID(trusted: "demo")
+        let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", []), ("b", [])]), key: nil, ref: "S:1")], catalog: .builtIn)
+        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted"); return }
+        let (started, _) = try await store.beginAttempts([AttemptStart(tenant: tenant, run: run, step: StepID(trusted: "b"), skill: "echo", traceparent: nil)], worker: "w2")
+        #expect(started.map(\.action) == [.startAttempt(number: 1, fencingToken: 1, superseding: nil)])
+        let boom = AriaError(.skillFailed, "boom")
+        let (actions, _, scheduling) = try await store.finishAttempts([AttemptFinish(
+            tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0,
+            outcome: .failed(boom), output: nil, traceparent: nil, optimistic: true, worker: "w1")], catalog: .builtIn)
+        #expect(actions == [.record(.failed(boom))])
+        #expect(scheduling.flatMap(\.cancelNotices).map(\.step) == [StepID(trusted: "b")])
+        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "failed")
+        #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1 AND step_id = 'b'", [run.description]) == "cancelled")
         await pool.close()
     }
 

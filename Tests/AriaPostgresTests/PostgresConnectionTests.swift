@@ -27,6 +27,18 @@ import Testing
         await pool.close()
     }
 
+    /// Session settings reach the server at connect, with spaces escaped; the defaults stay unless overridden.
+    @Test func sessionSettingsApplyToEveryConnection() async throws {
+        var config = try await TestPostgres.freshDatabase(prefix: "session")
+        config.sessionSettings = ["plan_cache_mode": "force_generic_plan", "DateStyle": "ISO, DMY"]
+        let pool = PostgresPool(config: config, maxConnections: 2, logger: testLogger)
+        let seen = try await pool.withConnection { connection in
+            try ["plan_cache_mode", "DateStyle", "client_min_messages"].map { try connection.query("SHOW \($0)").rows.first?[0] }
+        }
+        #expect(seen == ["force_generic_plan", "ISO, DMY", "warning"])
+        await pool.close()
+    }
+
     /// affectedRows follows PQcmdTuples, 0 for an ON CONFLICT DO NOTHING hit.
     @Test func reportsAffectedRowsIncludingConflictHits() async throws {
         let pool = try await makePool("affected")

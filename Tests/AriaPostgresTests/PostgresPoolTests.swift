@@ -88,7 +88,9 @@ import Testing
         async let two: Void = touch(party: 1, first: 2, second: 1)
         _ = try await (one, two)
 
-        #expect(attempts.total == 3)
+        // At least the victim ran again. Rarely both parties' deadlock checks fire together and both are
+        // aborted: then both run again, and the outcome is the same.
+        #expect(attempts.total >= 3)
         let counts = try await pool.withConnection { connection in
             try connection.query("SELECT n FROM accounts ORDER BY id").rows.compactMap { $0["n"] }
         }

@@ -14,20 +14,16 @@ public struct StepDispatchBody: Codable, Sendable, Equatable {
     public var params: JSONValue
     /// The per-attempt timeout in milliseconds.
     public var timeoutMilliseconds: Int64
-    /// Whether no step of the plan depends on this one, so its result may end the run: the worker then reads
-    /// the run with its first statements instead of after its writes (a hint; absent from older senders).
-    public var sink: Bool?
 
     /// Creates a body.
-    public init(skill: String, params: JSONValue, timeoutMilliseconds: Int64, sink: Bool? = nil) {
+    public init(skill: String, params: JSONValue, timeoutMilliseconds: Int64) {
         self.skill = skill
         self.params = params
         self.timeoutMilliseconds = timeoutMilliseconds
-        self.sink = sink
     }
 
     enum CodingKeys: String, CodingKey {
-        case skill, params, sink
+        case skill, params
         case timeoutMilliseconds = "timeout_ms"
     }
 }
