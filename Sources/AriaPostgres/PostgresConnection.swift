@@ -28,7 +28,7 @@ public final class PostgresConnection: @unchecked Sendable {
     private var poisoned = false
     /// Statements queued by ``queue(_:_:then:)``, sent ahead of the next statement that needs an answer,
     /// each with what to do with its result.
-    private var queued: [(statement: PostgresStatement, then: ((PostgresResult) -> Void)?)] = []
+    private var queued: [(sql: String, parameters: () -> [String?], then: ((PostgresResult) -> Void)?)] = []
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -121,7 +121,14 @@ public final class PostgresConnection: @unchecked Sendable {
     /// COMMIT), all in one round trip (libpq pipeline mode), and its failure is thrown there. `then` gets its
     /// result once that round trip succeeded (on this connection's thread, before the call that sent it returns).
     public func queue(_ sql: String, _ parameters: [String?] = [], then: ((PostgresResult) -> Void)? = nil) {
-        queued.append((PostgresStatement(sql, parameters), then))
+        queued.append((sql, { parameters }, then))
+    }
+
+    /// Queues a statement like ``queue(_:_:then:)`` whose parameters are computed when it is sent: a write
+    /// that statements queued after it may still add rows to (they run after it on the server, so they see
+    /// its rows).
+    public func queue(_ sql: String, parameters: @escaping () -> [String?], then: ((PostgresResult) -> Void)? = nil) {
+        queued.append((sql, parameters, then))
     }
 
     /// Whether statements are queued and not yet sent.
@@ -137,8 +144,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// - Throws: `PostgresError`.
     public func pipeline(_ statements: [PostgresStatement]) throws -> [PostgresResult] {
         let handlers = queued.map(\.then)
-        let all = queued.map(\.statement) + statements
+        let pending = queued
         queued.removeAll()
+        let all = pending.map { PostgresStatement($0.sql, $0.parameters()) } + statements
         guard !all.isEmpty else { return [] }
         let handle = try liveHandle()
         let results = try runPipeline(handle, all)

@@ -202,21 +202,14 @@ extension RunStore {
             if breakerRead != nil { tx.noteUnsettledBreakers(results[1]) }
             inserted = Set(results[0].rows.compactMap { $0[0] })
         }
-        // Steps of every new run with a plan, in one statement.
-        var stepRows: [(run: String, step: String, tenant: String, position: Int, skill: String)] = []
+        // Steps of every new run with a plan, in one statement (those the start dispatches are inserted dispatched).
+        var stepRows: [(run: RunID, step: StepID, tenant: TenantID, position: Int, skill: String)] = []
         for (index, plan) in plans.enumerated() where inserted.contains(runs[index].description) {
             for (position, step) in (plan?.steps ?? []).enumerated() {
-                stepRows.append((runs[index].description, step.stepID.rawValue, inputs[index].tenant.rawValue, position, step.skill))
+                stepRows.append((runs[index], step.stepID, inputs[index].tenant, position, step.skill))
             }
         }
-        if !stepRows.isEmpty {
-            connection.queue("""
-                INSERT INTO steps (run_id, step_id, tenant_id, position, skill)
-                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[])
-                ON CONFLICT DO NOTHING
-                """, [SQL.array(stepRows.map(\.run)), SQL.array(stepRows.map(\.step)), SQL.array(stepRows.map(\.tenant)),
-                      SQL.array(stepRows.map { String($0.position) }), SQL.array(stepRows.map(\.skill))])
-        }
+        tx.insertSteps(stepRows)
         var outcomes: [SubmissionOutcome] = []
         for (index, input) in inputs.enumerated() {
             let run = runs[index]

@@ -162,14 +162,46 @@ public final class StoreTransaction {
         dispatched.append((run, step, phase))
     }
 
-    /// Queues the write of the steps marked dispatched so far.
+    /// Queues the write of the steps marked dispatched so far (but not of steps whose insert is still
+    /// queued: they are inserted dispatched).
     public func writeDispatched() {
-        guard !dispatched.isEmpty else { return }
+        let marks = dispatched.filter { !unsentStepInserts.contains(Self.key($0.run, $0.step)) }
+        guard !marks.isEmpty else { return }
         connection.queue("""
             UPDATE steps s SET status = 'dispatched', phase = u.p, not_before = NULL, dispatched_at = now()
             FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(r, st, p) WHERE s.run_id = u.r AND s.step_id = u.st
-            """, [SQL.array(dispatched.map(\.run.description)), SQL.array(dispatched.map(\.step.rawValue)), SQL.array(dispatched.map(\.phase.rawValue))])
-        dispatched.removeAll()
+            """, [SQL.array(marks.map(\.run.description)), SQL.array(marks.map(\.step.rawValue)), SQL.array(marks.map(\.phase.rawValue))])
+        dispatched.removeAll { !unsentStepInserts.contains(Self.key($0.run, $0.step)) }
+    }
+
+    /// Steps whose insert is queued and not yet sent.
+    private var unsentStepInserts = Set<String>()
+
+    private static func key(_ run: RunID, _ step: StepID) -> String { "\(run) \(step.rawValue)" }
+
+    /// Queues the insert of new steps (`pending`). The insert's rows are computed when it is sent: a step
+    /// this transaction marks dispatched before then is inserted `dispatched` (its phase and
+    /// `dispatched_at` set), which saves updating the row it just wrote.
+    public func insertSteps(_ rows: [(run: RunID, step: StepID, tenant: TenantID, position: Int, skill: String)]) {
+        guard !rows.isEmpty else { return }
+        for row in rows { unsentStepInserts.insert(Self.key(row.run, row.step)) }
+        connection.queue("""
+            INSERT INTO steps (run_id, step_id, tenant_id, position, skill, status, phase, dispatched_at)
+            SELECT r, st, t, p, k, coalesce(d, 'pending'), coalesce(ph, 'primary'), CASE WHEN d IS NULL THEN NULL ELSE now() END
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[]) AS u(r, st, t, p, k, d, ph)
+            ON CONFLICT DO NOTHING
+            """, parameters: { [self] in
+                var phases: [String: StepPhase] = [:]
+                for mark in dispatched where unsentStepInserts.contains(Self.key(mark.run, mark.step)) { phases[Self.key(mark.run, mark.step)] = mark.phase }
+                dispatched.removeAll { phases[Self.key($0.run, $0.step)] != nil }
+                for row in rows { unsentStepInserts.remove(Self.key(row.run, row.step)) }
+                let rowPhases = rows.map { phases[Self.key($0.run, $0.step)] }
+                return [
+                    SQL.array(rows.map(\.run.description)), SQL.array(rows.map(\.step.rawValue)), SQL.array(rows.map(\.tenant.rawValue)),
+                    SQL.array(rows.map { String($0.position) }), SQL.array(rows.map(\.skill)),
+                    SQL.array(rowPhases.map { $0 == nil ? nil : "dispatched" }), SQL.array(rowPhases.map { $0?.rawValue }),
+                ]
+            })
     }
 
     /// Ends `run` (a terminal status, with its output or error); written when the transaction flushes.

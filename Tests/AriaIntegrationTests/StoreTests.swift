@@ -178,12 +178,16 @@ struct RunStoreTests {
                 try connection.query("SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO runs%'").rows.compactMap { $0[0] }
             }.map { $0.contains("ON CONFLICT") ? "careful" : "whole" }.sorted()
         }
-        let plan = echoPlan([("a", [])])
+        let plan = echoPlan([("a", []), ("b", ["a"])])
         let (first, outbox) = try await store.submit([try submission(plan, key: "k1", ref: "S:1")], catalog: .builtIn)
         guard case .accepted(let run) = first[0] else { Issue.record("not accepted: \(first)"); return }
         #expect(try await runInserts() == ["whole"])
         #expect(outbox.contains { $0.subject == Subjects.workIntake(pool: "default") } && outbox.allSatisfy { $0.id > 0 })
-        #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1", [run.description]) == "dispatched")
+        #expect(try await scalar(pool, "SELECT string_agg(step_id || ':' || status || ':' || phase || ':' || (dispatched_at IS NOT NULL), ',' ORDER BY step_id) FROM steps WHERE run_id = $1",
+                                 [run.description]) == "a:dispatched:primary:true,b:pending:primary:false")
+        // The root step was inserted dispatched: no step row was updated.
+        _ = try await scalar(pool, "SELECT pg_stat_force_next_flush()")
+        #expect(try await scalar(pool, "SELECT n_tup_ins || ':' || n_tup_upd FROM pg_stat_user_tables WHERE relname = 'steps'") == "2:0")
         let (again, againOutbox) = try await store.submit([try submission(plan, key: "k1", ref: "S:2")], catalog: .builtIn)
         #expect(again == [.duplicate(run, .running)])
         #expect(!againOutbox.contains { $0.subject == Subjects.workIntake(pool: "default") })
