@@ -354,14 +354,15 @@ extension RunStore {
         // Bring the runs read before the writes up to date with this transaction's results, then advance each
         // run once: the state machine is level-triggered (it looks at all of a run's steps).
         var events: [(tenant: TenantID, run: RunID, event: RunScheduler.Event)] = []
+        var advancing = Set<RunID>()
         for item in recorded where snapshots[item.finish.run] != nil {
             let finish = item.finish
             snapshots[finish.run]!.steps[finish.step] = RunScheduler.StepState(
                 status: item.status, attempts: finish.attempt, phase: phases["\(finish.run) \(finish.step)"] ?? .primary, notBefore: nil, error: item.error)
             if let output = finish.output, item.status == .succeeded { snapshots[finish.run]!.outputs[finish.step] = output }
-            if !events.contains(where: { $0.run == finish.run }) { events.append((finish.tenant, finish.run, .stepFinished(finish.step))) }
+            if advancing.insert(finish.run).inserted { events.append((finish.tenant, finish.run, .stepFinished(finish.step))) }
         }
-        let scheduling = try advance(tx: tx, batch: events, catalog: catalog, subjects: subjects, preloaded: snapshots.filter { run, _ in events.contains { $0.run == run } })
+        let scheduling = try advance(tx: tx, batch: events, catalog: catalog, subjects: subjects, preloaded: snapshots.filter { advancing.contains($0.key) })
         return (actions, scheduling)
     }
 }

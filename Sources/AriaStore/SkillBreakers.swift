@@ -69,8 +69,11 @@ extension StoreTransaction {
     /// to send along with a transition's other reads; nil when breakers are off or this transaction read them.
     func unsettledBreakersStatement() -> PostgresStatement? {
         guard breakers != nil, unsettledBreakers == nil else { return nil }
-        return PostgresStatement("SELECT skill FROM skill_breakers WHERE state <> 'closed' OR consecutive_failures > 0")
+        return PostgresStatement("SELECT skill FROM skill_breakers WHERE \(Self.unsettled)")
     }
+
+    /// The condition of an unsettled breaker's row: not closed, or closed with failures.
+    private static let unsettled = "(state <> 'closed' OR consecutive_failures > 0)"
 
     /// Assumes, without reading them, that no skill's breaker is unsettled, so dispatches go without a read;
     /// ``checkSettledBreakers()`` then checks the assumption for the skills dispatched.
@@ -83,7 +86,7 @@ extension StoreTransaction {
     func checkSettledBreakers() {
         guard breakers != nil, !dispatchedSkills.isEmpty else { return }
         connection.queue("""
-            SELECT aria_assume(NOT EXISTS (SELECT 1 FROM skill_breakers WHERE skill = ANY($1::text[]) AND (state <> 'closed' OR consecutive_failures > 0)),
+            SELECT aria_assume(NOT EXISTS (SELECT 1 FROM skill_breakers WHERE skill = ANY($1::text[]) AND \(Self.unsettled)),
                                'the breakers of the dispatched skills are closed without failures')
             """, [SQL.array(dispatchedSkills.sorted())])
     }
