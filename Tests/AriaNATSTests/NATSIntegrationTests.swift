@@ -105,7 +105,9 @@ extension NATSIntegrationTests {
             }
             let elapsed = ContinuousClock.now - started
             #expect(error?.code == .timeout)
-            #expect(elapsed >= .milliseconds(250) && elapsed < .seconds(2))
+            // Not before the timeout; the upper bound only catches a timeout that is ignored (a loaded
+            // 2-core CI machine running the suite in parallel once took over 2 s to come back).
+            #expect(elapsed >= .milliseconds(250) && elapsed < .seconds(10))
             silent.unsubscribe()
         }
     }
