@@ -308,19 +308,22 @@ extension RunStore {
                 """, [SQL.array(superseded.map { $0.run.description }), SQL.array(superseded.map { $0.step.rawValue }), SQL.array(superseded.map { String($0.attempt) })])
         }
         let normal = recorded.filter { !$0.finish.optimistic }, optimistic = recorded.filter(\.finish.optimistic)
+        // An attempt's end is the transaction's clock, the time a retry's delay counts from (this transaction
+        // may schedule it), not Postgres' `now()`, which comes a little later.
+        let ended = Timestamp.format(tx.now)
         if !normal.isEmpty {
             connection.queue("""
-                UPDATE step_attempts a SET status = u.status, error = u.error, finished_at = now()
+                UPDATE step_attempts a SET status = u.status, error = u.error, finished_at = $6::timestamptz
                 FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[]) AS u(r, st, n, status, error)
                 WHERE a.run_id = u.r AND a.step_id = u.st AND a.attempt = u.n
                 """, [SQL.array(normal.map { $0.finish.run.description }), SQL.array(normal.map { $0.finish.step.rawValue }),
                       SQL.array(normal.map { String($0.finish.attempt) }), SQL.array(normal.map { $0.status.rawValue }),
-                      SQL.array(try normal.map { try $0.error.map { try SQL.json($0) } })])
+                      SQL.array(try normal.map { try $0.error.map { try SQL.json($0) } }), ended])
         }
         if !optimistic.isEmpty {
             connection.queue("""
-                INSERT INTO step_attempts (run_id, step_id, attempt, tenant_id, fencing_token, status, worker, skill, phase, error, finished_at)
-                SELECT r, st, n, tn, t, status, w, sk, ph, error, now()
+                INSERT INTO step_attempts (run_id, step_id, attempt, tenant_id, fencing_token, status, worker, skill, phase, error, started_at, finished_at)
+                SELECT r, st, n, tn, t, status, w, sk, ph, error, $11::timestamptz, $11::timestamptz
                 FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
                     AS u(r, st, n, tn, t, status, w, sk, ph, error)
                 """, [SQL.array(optimistic.map { $0.finish.run.description }), SQL.array(optimistic.map { $0.finish.step.rawValue }),
@@ -328,7 +331,7 @@ extension RunStore {
                       SQL.array(optimistic.map { String($0.finish.fencingToken) }), SQL.array(optimistic.map { $0.status.rawValue }),
                       SQL.array(optimistic.map { $0.finish.worker }), SQL.array(optimistic.map { $0.finish.skill }),
                       SQL.array(optimistic.map { (phases["\($0.finish.run) \($0.finish.step)"] ?? .primary).rawValue }),
-                      SQL.array(try optimistic.map { try $0.error.map { try SQL.json($0) } })])
+                      SQL.array(try optimistic.map { try $0.error.map { try SQL.json($0) } }), ended])
         }
         // Feed the skills' circuit breakers (a run of successes of one skill is one event).
         if let breakers = tx.breakers {
