@@ -223,11 +223,21 @@ extension RunStore {
     /// scheduling results carry the cancel notices to send after the commit. Without one, a scheduler is
     /// told of each result (`step.finished`).
     public func finishAttempts(_ finishes: [AttemptFinish], catalog: SkillCatalog? = nil) async throws -> ([StepExecution.Action], [OutboxMessage], [SchedulingResult]) {
+        let batch = try await finishAttempts(finishes, catalog: catalog, eager: nil)
+        return (batch.actions, batch.outbox, batch.scheduling)
+    }
+
+    /// Records the outcomes of several attempts like ``finishAttempts(_:catalog:)``; with `eager`, the
+    /// writing worker keeps up to its capacity of the dispatches this transaction makes (``EagerDispatch``).
+    public func finishAttempts(_ finishes: [AttemptFinish], catalog: SkillCatalog?, eager: EagerDispatch?) async throws -> FinishedBatch {
         let subjects = subjects
-        let ((actions, scheduling), outbox) = try await transaction { tx in
-            try Self.finish(finishes, tx: tx, subjects: subjects, catalog: catalog)
+        let ((actions, scheduling, keptIDs), outbox) = try await transaction { tx in
+            tx.eager = eager
+            let (actions, scheduling) = try Self.finish(finishes, tx: tx, subjects: subjects, catalog: catalog)
+            return (actions, scheduling, tx.keptDispatches)
         }
-        return (actions, outbox, scheduling)
+        return FinishedBatch(actions: actions, outbox: outbox.filter { !keptIDs.contains($0.messageID) },
+                             kept: outbox.filter { keptIDs.contains($0.messageID) }, scheduling: scheduling)
     }
 
     /// Records a batch of results with one statement per kind of write; with a `catalog`, then advances

@@ -295,10 +295,12 @@ extension RunStore {
     private static func enqueueDispatch(tx: StoreTransaction, tenant: TenantID, run: RunID, plan: Plan, step: PlanStep, skill: String, params: JSONValue, messageID: String, catalog: SkillCatalog, subjects: SubjectResolver, traceparent: String?) throws {
         let descriptor = catalog[skill]
         let timeout = plan.timeout(of: step, skillDefault: descriptor?.defaultTimeout ?? AriaDuration(milliseconds: 60_000))
+        let subject = subjects.work(pool: descriptor?.pool ?? "default")
         try tx.enqueue(
-            subject: subjects.work(pool: descriptor?.pool ?? "default"), messageID: messageID,
+            subject: subject, messageID: messageID,
             envelope: Envelope(type: .stepDispatch, tenant: tenant, run: run, step: step.stepID, createdAt: tx.now, traceparent: traceparent,
                                body: StepDispatchBody(skill: skill, params: params, timeoutMilliseconds: timeout.milliseconds)))
+        tx.offerToWriter(messageID: messageID, skill: skill, subject: subject)
     }
 
     /// A succeeded run's output: step outputs by `output_key`; without any key, the outputs of the final

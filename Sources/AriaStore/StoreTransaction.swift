@@ -88,6 +88,38 @@ public final class OutboxBatch: Sendable {
     }
 }
 
+/// What a worker's result transaction may hand back to the worker instead of publishing: up to
+/// `capacity` of the step dispatches it makes whose skill and subject `accepts` approves (a pure skill of
+/// the worker's own pool, which it has free slots for).
+///
+/// A kept dispatch is written to the outbox like any other, so nothing is lost if the worker dies before
+/// executing it: its row is left to the outbox sweepers, which publish it after the outbox grace. Once the
+/// worker has recorded the step's result, it deletes the row as if the bus had acknowledged it.
+public struct EagerDispatch: Sendable {
+    /// The most dispatches the worker keeps from this transaction.
+    public var capacity: Int
+    /// Whether the worker may keep a dispatch of `skill` to `subject`.
+    public var accepts: @Sendable (_ skill: String, _ subject: String) -> Bool
+
+    /// Creates an offer of `capacity` dispatches.
+    public init(capacity: Int, accepts: @escaping @Sendable (_ skill: String, _ subject: String) -> Bool) {
+        self.capacity = capacity
+        self.accepts = accepts
+    }
+}
+
+/// The outcome of a batch of results (``RunStore/finishAttempts(_:catalog:eager:)``).
+public struct FinishedBatch: Sendable {
+    /// One action per result, in order.
+    public var actions: [StepExecution.Action]
+    /// The committed messages to publish.
+    public var outbox: [OutboxMessage]
+    /// The committed dispatches the worker keeps and executes itself (their rows are in the outbox).
+    public var kept: [OutboxMessage]
+    /// Per advanced run, the scheduler's result (with the cancel notices to send).
+    public var scheduling: [SchedulingResult]
+}
+
 /// The outbox's stand-in for a transaction's events: the `subject` of its row (never published) and the
 /// JSON of its payload, which names the events by run and seq with their headers.
 enum EventMarker {
@@ -155,6 +187,19 @@ public final class StoreTransaction {
 
     /// The skills of the steps this transaction dispatched.
     var dispatchedSkills = Set<String>()
+
+    /// The dispatches the writing worker may keep for itself (nil: none; see ``EagerDispatch``).
+    var eager: EagerDispatch?
+    /// The `msg_id`s of the dispatches the writer keeps: their outbox rows are written as any other's, but
+    /// the writer executes them instead of publishing them.
+    private(set) var keptDispatches = Set<String>()
+
+    /// Lets the writer keep the dispatch `messageID` (already enqueued) if its ``eager`` capacity and
+    /// predicate allow.
+    func offerToWriter(messageID: String, skill: String, subject: String) {
+        guard let offer = eager, offer.capacity > keptDispatches.count, offer.accepts(skill, subject) else { return }
+        keptDispatches.insert(messageID)
+    }
 
     /// Marks a step dispatched (in `phase`). The steps of a batch are written together by one statement, at
     /// flush or by ``writeDispatched()``, which code that reads steps in the same transaction calls first.

@@ -33,6 +33,17 @@ public struct Worker: Sendable {
         let lease = AriaDuration(milliseconds: max(1, Int64(ackWait.components.seconds * 1000 + ackWait.components.attoseconds / 1_000_000_000_000_000)))
         context.logger.info("lease heartbeat", metadata: ["ack_wait": "\(ackWait)", "interval": "\(heartbeat)"])
         let attempts = RunningAttempts()
+        let inFlight = SharedCounter()
+        let slotsFreed = SlotSignal()
+        // Eager dispatch: a result's transaction may hand some of the steps it dispatches (pure skills of this
+        // worker's pool) back to this worker, within its free slots; their outbox rows are written all the same.
+        let (keptStream, keptContinuation) = AsyncStream.makeStream(of: OutboxMessage.self)
+        let keeping = KeptDispatches(stream: keptStream, continuation: keptContinuation)
+        let slots = context.configuration.workerSlots, eagerSteps = context.configuration.workerEagerSteps
+        let ownSubject = Subjects.workIntake(pool: context.configuration.workerPool), skills = skills
+        let accepts: @Sendable (String, String) -> Bool = { skill, subject in
+            subject == ownSubject && skills.skills[skill]?.descriptor.pure == true
+        }
         // Attempt starts and results of concurrent slots share transactions (group commit).
         let store = context.store, relay = context.relay, worker = context.configuration.instance, catalog = catalog
         let commits = AttemptCommits(
@@ -42,22 +53,56 @@ public struct Worker: Sendable {
                 return decisions
             },
             finish: GroupCommitter(lanes: 2, maxBatch: 64) { finishes in
-                let (actions, outbox, scheduling) = try await store.finishAttempts(finishes, catalog: catalog)
-                relay.publish(outbox)
-                context.sendCancelNotices(scheduling)
-                return actions
+                let reserved = keeping.isStopping || eagerSteps == 0 ? 0 : inFlight.reserve(upTo: finishes.count * eagerSteps, limit: slots)
+                let batch: FinishedBatch
+                do {
+                    batch = try await store.finishAttempts(finishes, catalog: catalog, eager: EagerDispatch(capacity: reserved, accepts: accepts))
+                } catch {
+                    if reserved > 0 { inFlight.add(-reserved); slotsFreed.signal() }
+                    throw error
+                }
+                relay.publish(batch.outbox)
+                context.sendCancelNotices(batch.scheduling)
+                var unused = reserved - batch.kept.count
+                for message in batch.kept where !keeping.take(message) {
+                    unused += 1  // shutting down: the row is left to the outbox sweepers
+                }
+                if unused > 0 { inFlight.add(-unused); slotsFreed.signal() }
+                return batch.actions
             })
-        let inFlight = SharedCounter()
-        // Presence first: it stops after the consumer has drained.
+        // Presence first: it stops after the consumer has drained. Kept dispatches last: they stop first (no new
+        // ones are kept), and the ones already kept finish before the consumer drains.
         return [try await WorkerPresenceService.make(context: context, skills: skills, inFlight: inFlight),
                 CancelListener(connection: context.nats, attempts: attempts, logger: context.logger), ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.work, consumer: consumer,
-            slots: context.configuration.workerSlots, fetchBatch: min(context.configuration.fetchBatch, context.configuration.workerSlots),
-            handlerBatch: 1, store: context.store, logger: context.logger, inFlight: inFlight) { messages in
+            slots: slots, fetchBatch: min(context.configuration.fetchBatch, slots),
+            handlerBatch: 1, store: context.store, logger: context.logger, inFlight: inFlight, slotsFreed: slotsFreed) { messages in
                 var outcomes: [HandlingOutcome] = []
                 for message in messages { outcomes.append(await self.handle(message, heartbeat: heartbeat, lease: lease, attempts: attempts, commits: commits)) }
                 return outcomes
-            }]
+            },
+                keeping.service { message in
+                    await self.runKept(message, commits: commits)
+                    inFlight.add(-1)
+                    slotsFreed.signal()
+                }]
+    }
+
+    /// Executes a dispatch this worker kept from its own result's transaction. Recorded: its outbox row is
+    /// deleted. Otherwise (the result could not be recorded, shutdown): it goes out on the bus after all.
+    func runKept(_ message: OutboxMessage, commits: AttemptCommits) async {
+        guard let envelope = try? Wire.decode(Envelope<StepDispatchBody>.self, from: message.payload), let run = envelope.run, let step = envelope.step else {
+            context.relay.publish([message])
+            return
+        }
+        FaultInjection.beforeKeptDispatch(skill: envelope.body.skill)
+        var logger = context.logger
+        logger[metadataKey: "run"] = "\(run)"
+        logger[metadataKey: "step"] = "\(step)"
+        switch await runOptimistically(envelope, run: run, step: step, commits: commits, logger: logger) {
+        case .committed: context.relay.settleKept([message])
+        default: context.relay.publish([message])
+        }
     }
 
     /// How an attempt's execution ended on this worker.

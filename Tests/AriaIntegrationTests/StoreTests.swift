@@ -324,6 +324,45 @@ struct RunStoreTests {
         await pool.close()
     }
 
+    @Test("eager dispatch: a result's transaction hands the worker up to its capacity of the accepted dispatches; their outbox rows are written all the same")
+    func resultKeepsDispatches() async throws {
+        let (store, pool) = try await migratedStore("eager")
+        let tenant = TenantID(trusted: "demo")
+        let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]), key: nil, ref: "S:1")],
+                                                   catalog: .builtIn)
+        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted"); return }
+        let ownPool = Subjects.workIntake(pool: "default")
+        func finish(_ step: String, capacity: Int, accepts: @escaping @Sendable (String, String) -> Bool) async throws -> FinishedBatch {
+            try await store.finishAttempts([AttemptFinish(
+                tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", attempt: 0, fencingToken: 0,
+                outcome: .succeeded, output: ["from": .string(step)], traceparent: nil, optimistic: true, worker: "w1")],
+                catalog: .builtIn, eager: EagerDispatch(capacity: capacity, accepts: accepts))
+        }
+        func steps(_ messages: [OutboxMessage]) throws -> [String] {
+            try messages.filter { $0.subject == ownPool }.map { try Wire.decode(Envelope<StepDispatchBody>.self, from: $0.payload).step?.rawValue ?? "" }.sorted()
+        }
+        // a's result dispatches b and c; the worker keeps one of them (its capacity), the other goes to the bus.
+        let afterA = try await finish("a", capacity: 1) { skill, subject in skill == "echo" && subject == ownPool }
+        #expect(afterA.actions == [.record(.succeeded)])
+        #expect(afterA.kept.count == 1 && afterA.kept.allSatisfy { $0.id != 0 }, "the kept dispatch has its committed outbox row")
+        let kept = try steps(afterA.kept), published = try steps(afterA.outbox)
+        #expect((kept + published).sorted() == ["b", "c"] && kept.count == 1 && published.count == 1)
+        let rows = try await scalar(pool, "SELECT string_agg(msg_id, ',' ORDER BY msg_id) FROM outbox WHERE subject = $1 AND split_part(msg_id, ':', 2) <> 'a'", [ownPool])
+        #expect(rows == (afterA.kept + afterA.outbox).filter { $0.subject == ownPool }.map(\.messageID).sorted().joined(separator: ","),
+                "both dispatches are in the outbox: a kept one is lost by nobody if its worker dies")
+        #expect(try await scalar(pool, "SELECT string_agg(step_id, ',' ORDER BY step_id) FROM steps WHERE run_id = $1 AND status = 'dispatched'", [run.description]) == "b,c")
+        // A predicate that refuses, or no capacity: nothing is kept.
+        let afterB = try await finish(kept[0], capacity: 1) { _, _ in true }
+        #expect(afterB.kept.isEmpty, "the join still waits: nothing dispatched")
+        let afterC = try await finish(published[0], capacity: 4) { _, subject in subject != ownPool }
+        let afterCSteps = try steps(afterC.outbox)
+        #expect(afterC.kept.isEmpty && afterCSteps == ["d"])
+        let afterD = try await finish("d", capacity: 0) { _, _ in true }
+        #expect(afterD.kept.isEmpty)
+        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "succeeded")
+        await pool.close()
+    }
+
     @Test("one batch with results of two runs, two of them one run's branches: each run advances once, the join is dispatched once")
     func batchAdvancesEachRunOnce() async throws {
         let (store, pool) = try await migratedStore("batchadvance")
