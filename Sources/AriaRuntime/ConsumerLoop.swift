@@ -40,13 +40,10 @@ public struct ConsumerLoop: Service {
     let handler: Handler
     /// Messages fetched and not yet settled (readable by others, e.g. the worker's presence).
     let inFlight: SharedCounter
-    /// Wakes the loop when slots are freed (by its own handlers or by whoever else holds slots in `inFlight`).
-    let slotsFreed: SlotSignal
 
-    /// Creates a loop; `inFlight` counts the messages it holds. Work that holds slots outside the loop adds
-    /// itself to `inFlight` and calls `slotsFreed` when it releases them.
+    /// Creates a loop; `inFlight` counts the messages it holds.
     public init(jetStream: JetStreamContext, stream: String, consumer: String, slots: Int, fetchBatch: Int, handlerBatch: Int, store: RunStore, logger: Logger,
-                inFlight: SharedCounter = SharedCounter(), slotsFreed: SlotSignal = SlotSignal(), handler: @escaping Handler) {
+                inFlight: SharedCounter = SharedCounter(), handler: @escaping Handler) {
         self.jetStream = jetStream
         self.stream = stream
         self.consumer = consumer
@@ -57,15 +54,14 @@ public struct ConsumerLoop: Service {
         self.logger = logger
         self.handler = handler
         self.inFlight = inFlight
-        self.slotsFreed = slotsFreed
     }
 
     /// Pulls and handles until graceful shutdown; then lets in-flight work finish (or nak on cancellation).
     public func run() async throws {
         let subscription = try await bind()
         let inFlight = inFlight
-        let signalSlot = slotsFreed
-        var slotIterator = signalSlot.stream.makeAsyncIterator()
+        let (slotFreed, signalSlot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        var slotIterator = slotFreed.makeAsyncIterator()
         let stopping = SharedFlag()
         // While messages are in flight, fetch only once a quarter of the batch is free (or `refill` has
         // passed): slots freed one at a time would otherwise become fetches, and transactions, of one.
@@ -87,7 +83,7 @@ public struct ConsumerLoop: Service {
                         // Wait for more slots, but fetch what is free once `refill` has passed.
                         let wake = Task {
                             try await Task.sleep(for: refill - sinceFetch)
-                            signalSlot.signal()
+                            signalSlot.yield()
                         }
                         _ = await slotIterator.next()
                         wake.cancel()
@@ -118,14 +114,14 @@ public struct ConsumerLoop: Service {
                         group.addTask {
                             await self.handle(chunk)
                             inFlight.add(-chunk.count)
-                            signalSlot.signal()
+                            signalSlot.yield()
                         }
                     }
                 }
             }
         } onGracefulShutdown: {
             stopping.set()
-            signalSlot.signal()
+            signalSlot.yield()
         }
         signalSlot.finish()
     }
@@ -218,22 +214,6 @@ public func transientError(_ error: any Error) -> AriaError {
     return AriaError(.internal, String(describing: error).prefix(500).description, category: .transient)
 }
 
-/// Wakes a ``ConsumerLoop`` waiting for free slots (one pending wake-up is kept, later ones merge into it).
-public final class SlotSignal: Sendable {
-    let stream: AsyncStream<Void>
-    private let continuation: AsyncStream<Void>.Continuation
-
-    /// Creates a signal for one loop.
-    public init() {
-        (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-    }
-
-    /// Tells the loop that slots were freed.
-    public func signal() { continuation.yield() }
-
-    func finish() { continuation.finish() }
-}
-
 /// A counter shared between tasks.
 public final class SharedCounter: Sendable {
     private let storage = Atomic<Int>(0)
@@ -241,17 +221,6 @@ public final class SharedCounter: Sendable {
     public init() {}
     /// The current value.
     public var value: Int { storage.load(ordering: .acquiring) }
-    /// Adds up to `wanted` without going past `limit`; returns how much was added (0 when at the limit).
-    public func reserve(upTo wanted: Int, limit: Int) -> Int {
-        var current = storage.load(ordering: .relaxed)
-        while true {
-            let taken = max(0, min(wanted, limit - current))
-            if taken == 0 { return 0 }
-            let (exchanged, original) = storage.compareExchange(expected: current, desired: current + taken, ordering: .acquiringAndReleasing)
-            if exchanged { return taken }
-            current = original
-        }
-    }
     /// Adds `delta` and returns the new value.
     @discardableResult
     public func add(_ delta: Int) -> Int { storage.add(delta, ordering: .acquiringAndReleasing).newValue }

@@ -52,15 +52,6 @@ public final class OutboxRelay: Service, Sendable {
         wake.yield()
     }
 
-    /// Deletes the rows of dispatches their writer kept and executed itself (``EagerDispatch``), as if the
-    /// bus had acknowledged them.
-    public func settleKept(_ messages: [OutboxMessage]) {
-        let ids = messages.map(\.id).filter { $0 != 0 }
-        guard !ids.isEmpty else { return }
-        acknowledgedRows.withLock { $0.append(contentsOf: ids) }
-        deleteWake.yield()
-    }
-
     /// Runs the publisher and the sweeper until graceful shutdown, then publishes what is still queued.
     public func run() async throws {
         await withGracefulShutdownHandler {

@@ -222,22 +222,24 @@ extension RunStore {
     /// would on `step.finished`: its next steps dispatched, its policies applied, the run ended. The
     /// scheduling results carry the cancel notices to send after the commit. Without one, a scheduler is
     /// told of each result (`step.finished`).
-    public func finishAttempts(_ finishes: [AttemptFinish], catalog: SkillCatalog? = nil) async throws -> ([StepExecution.Action], [OutboxMessage], [SchedulingResult]) {
-        let batch = try await finishAttempts(finishes, catalog: catalog, eager: nil)
-        return (batch.actions, batch.outbox, batch.scheduling)
-    }
-
-    /// Records the outcomes of several attempts like ``finishAttempts(_:catalog:)``; with `eager`, the
-    /// writing worker keeps up to its capacity of the dispatches this transaction makes (``EagerDispatch``).
-    public func finishAttempts(_ finishes: [AttemptFinish], catalog: SkillCatalog?, eager: EagerDispatch?) async throws -> FinishedBatch {
+    ///
+    /// With `inline`, the pure steps those runs dispatch are executed inside the transaction and recorded in
+    /// turn (``InlineExecution``); their runs' cancel notices are among the scheduling results.
+    public func finishAttempts(_ finishes: [AttemptFinish], catalog: SkillCatalog? = nil, inline: InlineExecution? = nil) async throws -> ([StepExecution.Action], [OutboxMessage], [SchedulingResult]) {
         let subjects = subjects
-        let ((actions, scheduling, keptIDs), outbox) = try await transaction { tx in
-            tx.eager = eager
-            let (actions, scheduling) = try Self.finish(finishes, tx: tx, subjects: subjects, catalog: catalog)
-            return (actions, scheduling, tx.keptDispatches)
+        let ((actions, scheduling), outbox) = try await transaction { tx in
+            tx.inline = inline
+            var (actions, scheduling) = try Self.finish(finishes, tx: tx, subjects: subjects, catalog: catalog)
+            while let inline, !tx.inlineDispatches.isEmpty {
+                let executed = tx.inlineDispatches.map(inline.execute)
+                tx.inlineDispatches.removeAll()
+                // Their steps are read again with their runs: the dispatch marks go out first.
+                tx.writeDispatched()
+                scheduling += try Self.finish(executed, tx: tx, subjects: subjects, catalog: catalog).1
+            }
+            return (actions, scheduling)
         }
-        return FinishedBatch(actions: actions, outbox: outbox.filter { !keptIDs.contains($0.messageID) },
-                             kept: outbox.filter { keptIDs.contains($0.messageID) }, scheduling: scheduling)
+        return (actions, outbox, scheduling)
     }
 
     /// Records a batch of results with one statement per kind of write; with a `catalog`, then advances

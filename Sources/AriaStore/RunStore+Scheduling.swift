@@ -296,11 +296,10 @@ extension RunStore {
         let descriptor = catalog[skill]
         let timeout = plan.timeout(of: step, skillDefault: descriptor?.defaultTimeout ?? AriaDuration(milliseconds: 60_000))
         let subject = subjects.work(pool: descriptor?.pool ?? "default")
-        try tx.enqueue(
-            subject: subject, messageID: messageID,
-            envelope: Envelope(type: .stepDispatch, tenant: tenant, run: run, step: step.stepID, createdAt: tx.now, traceparent: traceparent,
-                               body: StepDispatchBody(skill: skill, params: params, timeoutMilliseconds: timeout.milliseconds)))
-        tx.offerToWriter(messageID: messageID, skill: skill, subject: subject)
+        let body = StepDispatchBody(skill: skill, params: params, timeoutMilliseconds: timeout.milliseconds)
+        if tx.takeInline(InlineDispatch(tenant: tenant, run: run, step: step.stepID, body: body, traceparent: traceparent), subject: subject) { return }
+        try tx.enqueue(subject: subject, messageID: messageID,
+                       envelope: Envelope(type: .stepDispatch, tenant: tenant, run: run, step: step.stepID, createdAt: tx.now, traceparent: traceparent, body: body))
     }
 
     /// A succeeded run's output: step outputs by `output_key`; without any key, the outputs of the final

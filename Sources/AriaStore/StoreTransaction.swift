@@ -88,36 +88,42 @@ public final class OutboxBatch: Sendable {
     }
 }
 
-/// What a worker's result transaction may hand back to the worker instead of publishing: up to
-/// `capacity` of the step dispatches it makes whose skill and subject `accepts` approves (a pure skill of
-/// the worker's own pool, which it has free slots for).
+/// Inline execution: a worker's result transaction executes the steps it dispatches whose skill is pure
+/// and computes its output at once (`echo`, `fail`, `json_transform`), inside the same transaction, instead
+/// of sending them over the bus. Their results are recorded and their runs advanced again in the same
+/// transaction, which may dispatch (and execute) further steps, up to `limit` executions in all.
 ///
-/// A kept dispatch is written to the outbox like any other, so nothing is lost if the worker dies before
-/// executing it: its row is left to the outbox sweepers, which publish it after the outbox grace. Once the
-/// worker has recorded the step's result, it deletes the row as if the bus had acknowledged it.
-public struct EagerDispatch: Sendable {
-    /// The most dispatches the worker keeps from this transaction.
-    public var capacity: Int
-    /// Whether the worker may keep a dispatch of `skill` to `subject`.
+/// Nothing is kept outside the transaction: if it rolls back, so do the executions, which had no effect.
+public struct InlineExecution: Sendable {
+    /// The most steps executed inline in one transaction; the rest are dispatched as usual.
+    public var limit: Int
+    /// Whether a dispatch of `skill` to `subject` may be executed inline (a pure skill this worker has, of
+    /// its own pool).
     public var accepts: @Sendable (_ skill: String, _ subject: String) -> Bool
+    /// Executes a dispatched step (synchronously) and returns its result, to be recorded like an optimistic one.
+    public var execute: @Sendable (_ dispatch: InlineDispatch) -> AttemptFinish
 
-    /// Creates an offer of `capacity` dispatches.
-    public init(capacity: Int, accepts: @escaping @Sendable (_ skill: String, _ subject: String) -> Bool) {
-        self.capacity = capacity
+    /// Creates an inline executor.
+    public init(limit: Int, accepts: @escaping @Sendable (_ skill: String, _ subject: String) -> Bool,
+                execute: @escaping @Sendable (_ dispatch: InlineDispatch) -> AttemptFinish) {
+        self.limit = limit
         self.accepts = accepts
+        self.execute = execute
     }
 }
 
-/// The outcome of a batch of results (``RunStore/finishAttempts(_:catalog:eager:)``).
-public struct FinishedBatch: Sendable {
-    /// One action per result, in order.
-    public var actions: [StepExecution.Action]
-    /// The committed messages to publish.
-    public var outbox: [OutboxMessage]
-    /// The committed dispatches the worker keeps and executes itself (their rows are in the outbox).
-    public var kept: [OutboxMessage]
-    /// Per advanced run, the scheduler's result (with the cancel notices to send).
-    public var scheduling: [SchedulingResult]
+/// A step dispatch taken for inline execution: what a `step.dispatch` message would have carried.
+public struct InlineDispatch: Sendable {
+    /// The run's tenant.
+    public var tenant: TenantID
+    /// The run.
+    public var run: RunID
+    /// The step.
+    public var step: StepID
+    /// The skill, its rendered params and the step's timeout.
+    public var body: StepDispatchBody
+    /// The run's trace context.
+    public var traceparent: String?
 }
 
 /// The outbox's stand-in for a transaction's events: the `subject` of its row (never published) and the
@@ -182,23 +188,28 @@ public final class StoreTransaction {
     /// Notes that this transaction holds `run`'s row lock and read its `last_seq` (or inserted the row with
     /// it): the run's events then get their seqs without a round trip.
     public func lockedRun(_ run: RunID, lastSeq: Int64) {
-        lockedSeqs[run] = lastSeq
+        // Read again later in the transaction (inline execution), the row still has the seq the transaction
+        // started from; the events since are counted here.
+        lockedSeqs[run] = max(lockedSeqs[run] ?? lastSeq, lastSeq)
     }
 
     /// The skills of the steps this transaction dispatched.
     var dispatchedSkills = Set<String>()
 
-    /// The dispatches the writing worker may keep for itself (nil: none; see ``EagerDispatch``).
-    var eager: EagerDispatch?
-    /// The `msg_id`s of the dispatches the writer keeps: their outbox rows are written as any other's, but
-    /// the writer executes them instead of publishing them.
-    private(set) var keptDispatches = Set<String>()
+    /// Executes pure steps inside this transaction (nil: never; see ``InlineExecution``).
+    var inline: InlineExecution?
+    /// The dispatches taken for inline execution and not yet executed.
+    var inlineDispatches: [InlineDispatch] = []
+    /// How many dispatches this transaction took for inline execution.
+    private var inlineTaken = 0
 
-    /// Lets the writer keep the dispatch `messageID` (already enqueued) if its ``eager`` capacity and
-    /// predicate allow.
-    func offerToWriter(messageID: String, skill: String, subject: String) {
-        guard let offer = eager, offer.capacity > keptDispatches.count, offer.accepts(skill, subject) else { return }
-        keptDispatches.insert(messageID)
+    /// Takes `dispatch` (to `subject`) for inline execution if ``inline`` accepts it and its limit allows:
+    /// it is then executed before the COMMIT instead of being sent (true); false: send it.
+    func takeInline(_ dispatch: InlineDispatch, subject: String) -> Bool {
+        guard let inline, inlineTaken < inline.limit, inline.accepts(dispatch.body.skill, subject) else { return false }
+        inlineTaken += 1
+        inlineDispatches.append(dispatch)
+        return true
     }
 
     /// Marks a step dispatched (in `phase`). The steps of a batch are written together by one statement, at

@@ -1,8 +1,6 @@
 import AriaBus
 import AriaCore
 import AriaNATS
-import AriaRuntime
-import AriaStore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -57,66 +55,11 @@ struct CancelListener: Service {
     }
 }
 
-/// The dispatches this worker kept from its own results (eager dispatch), waiting to be executed.
-///
-/// Their slots are already counted in the worker's in-flight count. On graceful shutdown it keeps no more
-/// (``isStopping``) and executes the ones it has; a dispatch it can no longer take stays in the outbox,
-/// for the sweepers to publish.
-final class KeptDispatches: Sendable {
-    private let stream: AsyncStream<OutboxMessage>
-    private let continuation: AsyncStream<OutboxMessage>.Continuation
-    private let stopping = SharedFlag()
-
-    init(stream: AsyncStream<OutboxMessage>, continuation: AsyncStream<OutboxMessage>.Continuation) {
-        self.stream = stream
-        self.continuation = continuation
-    }
-
-    /// Whether shutdown began: results keep no more dispatches.
-    var isStopping: Bool { stopping.isSet }
-
-    /// Queues a kept dispatch; false once shut down.
-    func take(_ message: OutboxMessage) -> Bool {
-        if case .terminated = continuation.yield(message) { return false }
-        return true
-    }
-
-    /// The service that executes the kept dispatches with `execute`, each in a task of its own.
-    func service(_ execute: @escaping @Sendable (OutboxMessage) async -> Void) -> some Service {
-        Runner(dispatches: self, execute: execute)
-    }
-
-    private struct Runner: Service {
-        let dispatches: KeptDispatches
-        let execute: @Sendable (OutboxMessage) async -> Void
-
-        func run() async throws {
-            await withGracefulShutdownHandler {
-                await withDiscardingTaskGroup { group in
-                    for await message in dispatches.stream {
-                        group.addTask { await execute(message) }
-                    }
-                }
-            } onGracefulShutdown: {
-                dispatches.stopping.set()
-                dispatches.continuation.finish()
-            }
-        }
-    }
-}
-
 /// Test-only fault injection, off unless the environment asks for it: `ARIA_FAULT_EXIT_AFTER_LEDGER=<skill>`
 /// makes the worker exit (status 86) right after it recorded an execution of that skill in the ledger and
 /// before it records the attempt's result and acknowledges the message — the crash the ledger exists for.
 enum FaultInjection {
     static let exitAfterLedger = ProcessInfo.processInfo.environment["ARIA_FAULT_EXIT_AFTER_LEDGER"]
-
-    static let exitBeforeKept = ProcessInfo.processInfo.environment["ARIA_FAULT_EXIT_BEFORE_KEPT"]
-
-    /// Ends the process before it executes a kept dispatch of `skill` (tests of eager dispatch's recovery).
-    static func beforeKeptDispatch(skill: String) {
-        if let target = exitBeforeKept, target == skill { _exit(86) }
-    }
 
     static func afterLedgerRecord(skill: String) {
         // `_exit`, not `exit`: a crash runs no exit handlers, and running them while the service's other

@@ -36,14 +36,29 @@ public protocol Skill: Sendable {
     func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue
 }
 
+/// A pure skill that computes its output at once, without waiting on anything: a worker may execute it
+/// inside the transaction that dispatches it (inline execution, ``InlineExecution``). Its descriptor must be
+/// `pure`.
+public protocol InlineSkill: Skill {
+    /// Computes the output synchronously; throws an ``AriaError`` to fail the attempt.
+    func executeInline(_ params: JSONValue, context: SkillContext) throws -> JSONValue
+}
+
+extension InlineSkill {
+    /// Runs ``executeInline(_:context:)``.
+    public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
+        try executeInline(params, context: context)
+    }
+}
+
 /// `echo`: returns its params.
-public struct EchoSkill: Skill {
+public struct EchoSkill: InlineSkill {
     /// The contract (the configured one from the worker's catalog, or the built-in default).
     public let descriptor: SkillDescriptor
     /// Creates the skill with `descriptor` (default: the built-in one).
     public init(descriptor: SkillDescriptor = SkillCatalog.builtIn["echo"]!) { self.descriptor = descriptor }
     /// Returns `params`.
-    public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue { params }
+    public func executeInline(_ params: JSONValue, context: SkillContext) throws -> JSONValue { params }
 }
 
 /// `sleep`: waits for `duration`, honouring cancellation.
@@ -66,26 +81,26 @@ public struct SleepSkill: Skill {
 }
 
 /// `fail`: always fails with the given message and category.
-public struct FailSkill: Skill {
+public struct FailSkill: InlineSkill {
     /// The contract (the configured one from the worker's catalog, or the built-in default).
     public let descriptor: SkillDescriptor
     /// Creates the skill with `descriptor` (default: the built-in one).
     public init(descriptor: SkillDescriptor = SkillCatalog.builtIn["fail"]!) { self.descriptor = descriptor }
     /// Throws `skill_failed`.
-    public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
+    public func executeInline(_ params: JSONValue, context: SkillContext) throws -> JSONValue {
         let category = params["category"]?.stringValue.flatMap(ErrorCategory.init(rawValue:)) ?? .permanent
         throw AriaError(.skillFailed, params["message"]?.stringValue ?? "the fail skill failed as asked", category: category)
     }
 }
 
 /// `json_transform`: evaluates an expression over `input` (see ``JSONPathExpression``).
-public struct JSONTransformSkill: Skill {
+public struct JSONTransformSkill: InlineSkill {
     /// The contract (the configured one from the worker's catalog, or the built-in default).
     public let descriptor: SkillDescriptor
     /// Creates the skill with `descriptor` (default: the built-in one).
     public init(descriptor: SkillDescriptor = SkillCatalog.builtIn["json_transform"]!) { self.descriptor = descriptor }
     /// Returns `{"result": <value>}`.
-    public func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue {
+    public func executeInline(_ params: JSONValue, context: SkillContext) throws -> JSONValue {
         let expression = try JSONPathExpression(params["expression"]?.stringValue ?? "")
         return ["result": try expression.evaluate(params["input"] ?? .null)]
     }

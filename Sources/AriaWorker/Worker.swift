@@ -33,19 +33,9 @@ public struct Worker: Sendable {
         let lease = AriaDuration(milliseconds: max(1, Int64(ackWait.components.seconds * 1000 + ackWait.components.attoseconds / 1_000_000_000_000_000)))
         context.logger.info("lease heartbeat", metadata: ["ack_wait": "\(ackWait)", "interval": "\(heartbeat)"])
         let attempts = RunningAttempts()
-        let inFlight = SharedCounter()
-        let slotsFreed = SlotSignal()
-        // Eager dispatch: a result's transaction may hand some of the steps it dispatches (pure skills of this
-        // worker's pool) back to this worker, within its free slots; their outbox rows are written all the same.
-        let (keptStream, keptContinuation) = AsyncStream.makeStream(of: OutboxMessage.self)
-        let keeping = KeptDispatches(stream: keptStream, continuation: keptContinuation)
-        let slots = context.configuration.workerSlots, eagerSteps = context.configuration.workerEagerSteps
-        let ownSubject = Subjects.workIntake(pool: context.configuration.workerPool), skills = skills
-        let accepts: @Sendable (String, String) -> Bool = { skill, subject in
-            subject == ownSubject && skills.skills[skill]?.descriptor.pure == true
-        }
         // Attempt starts and results of concurrent slots share transactions (group commit).
         let store = context.store, relay = context.relay, worker = context.configuration.instance, catalog = catalog
+        let inline = inlineExecution()
         let commits = AttemptCommits(
             begin: GroupCommitter(lanes: 2, maxBatch: 64) { starts in
                 let (decisions, outbox) = try await store.beginAttempts(starts, worker: worker)
@@ -53,55 +43,56 @@ public struct Worker: Sendable {
                 return decisions
             },
             finish: GroupCommitter(lanes: 2, maxBatch: 64) { finishes in
-                let reserved = keeping.isStopping || eagerSteps == 0 ? 0 : inFlight.reserve(upTo: finishes.count * eagerSteps, limit: slots)
-                let batch: FinishedBatch
-                do {
-                    batch = try await store.finishAttempts(finishes, catalog: catalog, eager: EagerDispatch(capacity: reserved, accepts: accepts))
-                } catch {
-                    if reserved > 0 { inFlight.add(-reserved); slotsFreed.signal() }
-                    throw error
-                }
-                relay.publish(batch.outbox)
-                context.sendCancelNotices(batch.scheduling)
-                var unused = reserved - batch.kept.count
-                for message in batch.kept where !keeping.take(message) {
-                    unused += 1  // shutting down: the row is left to the outbox sweepers
-                }
-                if unused > 0 { inFlight.add(-unused); slotsFreed.signal() }
-                return batch.actions
+                let (actions, outbox, scheduling) = try await store.finishAttempts(finishes, catalog: catalog, inline: inline)
+                relay.publish(outbox)
+                context.sendCancelNotices(scheduling)
+                return actions
             })
-        // Presence first: it stops after the consumer has drained. Kept dispatches last: they stop first (no new
-        // ones are kept), and the ones already kept finish before the consumer drains.
+        let inFlight = SharedCounter()
+        // Presence first: it stops after the consumer has drained.
         return [try await WorkerPresenceService.make(context: context, skills: skills, inFlight: inFlight),
                 CancelListener(connection: context.nats, attempts: attempts, logger: context.logger), ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.work, consumer: consumer,
-            slots: slots, fetchBatch: min(context.configuration.fetchBatch, slots),
-            handlerBatch: 1, store: context.store, logger: context.logger, inFlight: inFlight, slotsFreed: slotsFreed) { messages in
+            slots: context.configuration.workerSlots, fetchBatch: min(context.configuration.fetchBatch, context.configuration.workerSlots),
+            handlerBatch: 1, store: context.store, logger: context.logger, inFlight: inFlight) { messages in
                 var outcomes: [HandlingOutcome] = []
                 for message in messages { outcomes.append(await self.handle(message, heartbeat: heartbeat, lease: lease, attempts: attempts, commits: commits)) }
                 return outcomes
-            },
-                keeping.service { message in
-                    await self.runKept(message, commits: commits)
-                    inFlight.add(-1)
-                    slotsFreed.signal()
-                }]
+            }]
     }
 
-    /// Executes a dispatch this worker kept from its own result's transaction. Recorded: its outbox row is
-    /// deleted. Otherwise (the result could not be recorded, shutdown): it goes out on the bus after all.
-    func runKept(_ message: OutboxMessage, commits: AttemptCommits) async {
-        guard let envelope = try? Wire.decode(Envelope<StepDispatchBody>.self, from: message.payload), let run = envelope.run, let step = envelope.step else {
-            context.relay.publish([message])
-            return
+    /// How this worker's result transactions execute the pure steps they dispatch (nil: off): the skills
+    /// of its own pool that compute their output at once (``InlineSkill``), checked against their schemas
+    /// as on any other path, and recorded as optimistic attempts of this worker.
+    func inlineExecution() -> InlineExecution? {
+        let limit = context.configuration.workerInlineSteps
+        guard limit > 0 else { return nil }
+        let ownPool = Subjects.workIntake(pool: context.configuration.workerPool), skills = skills
+        let worker = context.configuration.instance, logger = context.logger
+        return InlineExecution(limit: limit, accepts: { skill, subject in
+            subject == ownPool && skills.skills[skill] is any InlineSkill && skills.skills[skill]?.descriptor.pure == true
+        }, execute: { dispatch in
+            let body = dispatch.body
+            let context = SkillContext(tenant: dispatch.tenant, run: dispatch.run, step: dispatch.step, attempt: 0,
+                                       idempotencyKey: executionKey(run: dispatch.run, step: dispatch.step, phase: .primary))
+            let (outcome, output) = Self.executeInline(skills.skills[body.skill] as? any InlineSkill, body, context: context, logger: logger)
+            return AttemptFinish(tenant: dispatch.tenant, run: dispatch.run, step: dispatch.step, skill: body.skill, attempt: 0, fencingToken: 0,
+                                 outcome: outcome, output: output, traceparent: dispatch.traceparent, optimistic: true, worker: worker)
+        })
+    }
+
+    /// Executes an inline skill with the same input and output checks as ``execute(_:context:logger:)``.
+    static func executeInline(_ skill: (any InlineSkill)?, _ body: StepDispatchBody, context: SkillContext, logger: Logger) -> (StepExecution.Outcome, JSONValue?) {
+        guard let skill else {
+            return (.failed(AriaError(.unknownSkill, "this worker pool has no skill '\(body.skill)'", category: .permanent)), nil)
         }
-        FaultInjection.beforeKeptDispatch(skill: envelope.body.skill)
-        var logger = context.logger
-        logger[metadataKey: "run"] = "\(run)"
-        logger[metadataKey: "step"] = "\(step)"
-        switch await runOptimistically(envelope, run: run, step: step, commits: commits, logger: logger) {
-        case .committed: context.relay.settleKept([message])
-        default: context.relay.publish([message])
+        if let refused = SkillContract.refuseInput(skill, body.params) { return refused }
+        do {
+            return SkillContract.checkOutput(skill, try skill.executeInline(body.params, context: context), logger: logger)
+        } catch let error as AriaError {
+            return (.failed(error), nil)
+        } catch {
+            return (.failed(AriaError(.skillFailed, "\(error)")), nil)
         }
     }
 

@@ -5,6 +5,7 @@ import AriaStore
 import AriaTestSupport
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 /// A migrated database of its own on the shared test server.
@@ -324,42 +325,66 @@ struct RunStoreTests {
         await pool.close()
     }
 
-    @Test("eager dispatch: a result's transaction hands the worker up to its capacity of the accepted dispatches; their outbox rows are written all the same")
-    func resultKeepsDispatches() async throws {
-        let (store, pool) = try await migratedStore("eager")
+    @Test("inline execution: a result's transaction executes the pure steps it dispatches, records them and advances their run again, within its limit")
+    func inlineExecution() async throws {
+        let (store, pool) = try await migratedStore("inline")
         let tenant = TenantID(trusted: "demo")
-        let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]), key: nil, ref: "S:1")],
-                                                   catalog: .builtIn)
-        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted"); return }
         let ownPool = Subjects.workIntake(pool: "default")
-        func finish(_ step: String, capacity: Int, accepts: @escaping @Sendable (String, String) -> Bool) async throws -> FinishedBatch {
-            try await store.finishAttempts([AttemptFinish(
-                tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", attempt: 0, fencingToken: 0,
-                outcome: .succeeded, output: ["from": .string(step)], traceparent: nil, optimistic: true, worker: "w1")],
-                catalog: .builtIn, eager: EagerDispatch(capacity: capacity, accepts: accepts))
+        let executed = Mutex<[String]>([])
+        func inline(limit: Int, accepts: @escaping @Sendable (String, String) -> Bool) -> InlineExecution {
+            InlineExecution(limit: limit, accepts: accepts) { dispatch in
+                executed.withLock { $0.append(dispatch.step.rawValue) }
+                return AttemptFinish(tenant: dispatch.tenant, run: dispatch.run, step: dispatch.step, skill: dispatch.body.skill, attempt: 0, fencingToken: 0,
+                                     outcome: .succeeded, output: ["from": .string(dispatch.step.rawValue), "got": dispatch.body.params],
+                                     traceparent: dispatch.traceparent, optimistic: true, worker: "w1")
+            }
         }
-        func steps(_ messages: [OutboxMessage]) throws -> [String] {
-            try messages.filter { $0.subject == ownPool }.map { try Wire.decode(Envelope<StepDispatchBody>.self, from: $0.payload).step?.rawValue ?? "" }.sorted()
+        func finishRoot(_ run: RunID, _ inline: InlineExecution) async throws -> (actions: [StepExecution.Action], dispatched: [String]) {
+            let (actions, outbox, _) = try await store.finishAttempts([AttemptFinish(
+                tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0,
+                outcome: .succeeded, output: ["from": "a"], traceparent: nil, optimistic: true, worker: "w1")], catalog: .builtIn, inline: inline)
+            let dispatched = try outbox.filter { $0.subject == ownPool }.map { try Wire.decode(Envelope<StepDispatchBody>.self, from: $0.payload).step?.rawValue ?? "" }
+            return (actions, dispatched.sorted())
         }
-        // a's result dispatches b and c; the worker keeps one of them (its capacity), the other goes to the bus.
-        let afterA = try await finish("a", capacity: 1) { skill, subject in skill == "echo" && subject == ownPool }
-        #expect(afterA.actions == [.record(.succeeded)])
-        #expect(afterA.kept.count == 1 && afterA.kept.allSatisfy { $0.id != 0 }, "the kept dispatch has its committed outbox row")
-        let kept = try steps(afterA.kept), published = try steps(afterA.outbox)
-        #expect((kept + published).sorted() == ["b", "c"] && kept.count == 1 && published.count == 1)
-        let rows = try await scalar(pool, "SELECT string_agg(msg_id, ',' ORDER BY msg_id) FROM outbox WHERE subject = $1 AND split_part(msg_id, ':', 2) <> 'a'", [ownPool])
-        #expect(rows == (afterA.kept + afterA.outbox).filter { $0.subject == ownPool }.map(\.messageID).sorted().joined(separator: ","),
-                "both dispatches are in the outbox: a kept one is lost by nobody if its worker dies")
-        #expect(try await scalar(pool, "SELECT string_agg(step_id, ',' ORDER BY step_id) FROM steps WHERE run_id = $1 AND status = 'dispatched'", [run.description]) == "b,c")
-        // A predicate that refuses, or no capacity: nothing is kept.
-        let afterB = try await finish(kept[0], capacity: 1) { _, _ in true }
-        #expect(afterB.kept.isEmpty, "the join still waits: nothing dispatched")
-        let afterC = try await finish(published[0], capacity: 4) { _, subject in subject != ownPool }
-        let afterCSteps = try steps(afterC.outbox)
-        #expect(afterC.kept.isEmpty && afterCSteps == ["d"])
-        let afterD = try await finish("d", capacity: 0) { _, _ in true }
-        #expect(afterD.kept.isEmpty)
-        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "succeeded")
+        let diamond = [("a", [String]()), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]
+        // d's params come from b's output, which b's inline execution recorded in the same transaction.
+        let templated = Plan(planID: "p", steps: [
+            PlanStep(stepID: StepID(trusted: "a"), skill: "echo", params: ["message": "a"]),
+            PlanStep(stepID: StepID(trusted: "b"), skill: "echo", params: ["x": "{{steps.a.output.from}}"], dependsOn: [StepID(trusted: "a")]),
+            PlanStep(stepID: StepID(trusted: "c"), skill: "echo", params: ["message": "c"], dependsOn: [StepID(trusted: "a")]),
+            PlanStep(stepID: StepID(trusted: "d"), skill: "echo", params: ["y": "{{steps.b.output.from}}"], dependsOn: [StepID(trusted: "b"), StepID(trusted: "c")]),
+        ])
+        let (outcomes, _) = try await store.submit([try submission(templated, key: nil, ref: "S:1"),
+                                                    try submission(echoPlan(diamond), key: nil, ref: "S:2"),
+                                                    try submission(echoPlan(diamond), key: nil, ref: "S:3")], catalog: .builtIn)
+        guard case .accepted(let whole) = outcomes[0], case .accepted(let limited) = outcomes[1], case .accepted(let refused) = outcomes[2] else {
+            Issue.record("not accepted"); return
+        }
+        // The root's result: both branches and then the join execute inside its transaction; the run ends there.
+        let all = try await finishRoot(whole, inline(limit: 32) { skill, subject in skill == "echo" && subject == ownPool })
+        #expect(all.actions == [.record(.succeeded)] && all.dispatched.isEmpty, "nothing went to the bus")
+        #expect(executed.withLock { $0 } == ["b", "c", "d"])
+        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [whole.description]) == "succeeded")
+        #expect(try await scalar(pool, "SELECT string_agg(step_id || ':' || status || ':' || attempts, ',' ORDER BY step_id) FROM steps WHERE run_id = $1",
+                                 [whole.description]) == "a:succeeded:1,b:succeeded:1,c:succeeded:1,d:succeeded:1")
+        #expect(try await scalar(pool, "SELECT output->'got'->>'x' FROM steps WHERE run_id = $1 AND step_id = 'b'", [whole.description]) == "a")
+        #expect(try await scalar(pool, "SELECT output->'got'->>'y' FROM steps WHERE run_id = $1 AND step_id = 'd'", [whole.description]) == "b",
+                "the join's params were rendered from the output an earlier inline execution recorded")
+        #expect(try await scalar(pool, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM run_events WHERE run_id = $1", [whole.description]) == "t",
+                "the events of all the rounds have gapless seqs")
+        #expect(try await scalar(pool, "SELECT count(*) FROM run_events WHERE run_id = $1 AND kind = 'step_succeeded'", [whole.description]) == "4")
+        #expect(try await scalar(pool, "SELECT count(*) FROM outbox WHERE subject = $1 AND split_part(msg_id, ':', 1) = $2", [ownPool, whole.description]) == "1",
+                "only the root's dispatch (by the submission) was ever in the outbox")
+        // A limit of one: one branch executes inline, the other goes to the bus, and the join waits for it.
+        executed.withLock { $0.removeAll() }
+        let one = try await finishRoot(limited, inline(limit: 1) { _, _ in true })
+        #expect(executed.withLock { $0 }.count == 1 && one.dispatched.count == 1)
+        #expect(Set(executed.withLock { $0 } + one.dispatched) == ["b", "c"])
+        #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1 AND step_id = 'd'", [limited.description]) == "pending")
+        // Not accepted (another pool, another skill): everything goes to the bus.
+        executed.withLock { $0.removeAll() }
+        let none = try await finishRoot(refused, inline(limit: 32) { _, subject in subject != ownPool })
+        #expect(executed.withLock { $0 }.isEmpty && none.dispatched == ["b", "c"])
         await pool.close()
     }
 

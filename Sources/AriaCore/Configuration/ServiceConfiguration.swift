@@ -28,10 +28,10 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
     public var maxPlanSteps: Int
     /// `ARIA_WORKER_SLOTS`: steps one worker executes at once. Default 64 (more slots make larger group commits).
     public var workerSlots: Int
-    /// `ARIA_WORKER_EAGER_STEPS`: how many of the steps its results dispatch a worker may execute itself
-    /// (per result, pure skills of its pool, within its free slots) instead of sending them over the bus.
-    /// 0 turns eager dispatch off. Default 1.
-    public var workerEagerSteps: Int
+    /// `ARIA_WORKER_INLINE_STEPS`: the most steps of pure skills (of its own pool) a worker executes inside
+    /// one result transaction, instead of sending them over the bus (inline execution). 0 turns it off.
+    /// Default 32.
+    public var workerInlineSteps: Int
     /// `ARIA_WORKER_POOL`: the skill pool this worker serves. Default `default`.
     public var workerPool: String
     /// `ARIA_WORKER_SKILLS`: the skills of its pool this worker runs (comma-separated); nil for all of them.
@@ -78,7 +78,7 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         maxJobBytes = try reader.int("ARIA_MAX_JOB_BYTES", default: 512 * 1024, range: 1024...(64 * 1024 * 1024))
         maxPlanSteps = try reader.int("ARIA_MAX_PLAN_STEPS", default: 200, range: 1...10_000)
         workerSlots = try reader.int("ARIA_WORKER_SLOTS", default: 64, range: 1...4096)
-        workerEagerSteps = try reader.int("ARIA_WORKER_EAGER_STEPS", default: 1, range: 0...64)
+        workerInlineSteps = try reader.int("ARIA_WORKER_INLINE_STEPS", default: 32, range: 0...1024)
         workerPool = reader.string("ARIA_WORKER_POOL", default: "default")
         guard SubjectSafeName.isValid(workerPool) else {
             throw AriaError(.invalidConfiguration, "ARIA_WORKER_POOL must match [a-z0-9_-]{1,64}")
@@ -103,7 +103,7 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
 
     /// The settings with secrets redacted.
     public var description: String {
-        "nats=\(natsURLs.joined(separator: ",")) user=\(natsUser) instance=\(instance) pool=\(databasePoolSize) fetchBatch=\(fetchBatch) slots=\(workerSlots) eagerSteps=\(workerEagerSteps) workerPool=\(workerPool)\(workerSkills.map { " workerSkills=\($0.joined(separator: ","))" } ?? "") breaker=\(breaker)"
+        "nats=\(natsURLs.joined(separator: ",")) user=\(natsUser) instance=\(instance) pool=\(databasePoolSize) fetchBatch=\(fetchBatch) slots=\(workerSlots) inlineSteps=\(workerInlineSteps) workerPool=\(workerPool)\(workerSkills.map { " workerSkills=\($0.joined(separator: ","))" } ?? "") breaker=\(breaker)"
     }
 }
 
