@@ -170,6 +170,16 @@ extension RunStore {
         return (steps, try snapshots(tx: tx, runs: reads[0], steps: reads[1]))
     }
 
+    /// The runs of `finishes` as this transaction's last transitions left them, if it knows them all.
+    private static func knownRuns(_ finishes: [AttemptFinish], tx: StoreTransaction) -> [RunID: RunSnapshot]? {
+        var known: [RunID: RunSnapshot] = [:]
+        for finish in finishes {
+            guard let state = tx.runStates[finish.run] else { return nil }
+            known[finish.run] = state
+        }
+        return known
+    }
+
     /// Locks the runs of a batch in run-id order (the order schedulers lock them in) and reads their `last_seq`.
     private static func lockRuns(_ runs: [String]) -> PostgresStatement {
         PostgresStatement(
@@ -233,7 +243,7 @@ extension RunStore {
             while let inline, !tx.inlineDispatches.isEmpty {
                 let executed = tx.inlineDispatches.map(inline.execute)
                 tx.inlineDispatches.removeAll()
-                // Their steps are read again with their runs: the dispatch marks go out first.
+                // Their dispatch marks are written before their results.
                 tx.writeDispatched()
                 scheduling += try Self.finish(executed, tx: tx, subjects: subjects, catalog: catalog).1
             }
@@ -248,16 +258,28 @@ extension RunStore {
         let connection = tx.connection
         let keys = Set(finishes.map { "\($0.run) \($0.step)" }).sorted()
         let pairs = keys.map { $0.split(separator: " ").map(String.init) }
-        let (rows, read) = try finishReads(pairs: pairs, tx: tx, catalog: catalog)
-        var snapshots = read
+        var snapshots: [RunID: RunSnapshot]
         var machines: [String: StepExecution] = [:]
         var phases: [String: StepPhase] = [:]
-        for row in rows {
-            let key = "\(row["run_id"] ?? "") \(row["step_id"] ?? "")"
-            phases[key] = StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary
-            machines[key] = StepExecution(
-                status: StepStatus(rawValue: try row.required("status")) ?? .pending,
-                attempts: Int(try row.required("attempts")) ?? 0, fencingToken: Int64(try row.required("fencing_token")) ?? 0)
+        if catalog != nil, let known = knownRuns(finishes, tx: tx) {
+            // A round of inline execution: the runs are locked and known as this transaction left them.
+            snapshots = known
+            for finish in finishes {
+                guard let state = known[finish.run]?.steps[finish.step] else { continue }
+                let key = "\(finish.run) \(finish.step)"
+                phases[key] = state.phase
+                machines[key] = StepExecution(status: state.status, attempts: state.attempts, fencingToken: known[finish.run]?.fencingTokens[finish.step] ?? 0)
+            }
+        } else {
+            let (rows, read) = try finishReads(pairs: pairs, tx: tx, catalog: catalog)
+            snapshots = read
+            for row in rows {
+                let key = "\(row["run_id"] ?? "") \(row["step_id"] ?? "")"
+                phases[key] = StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary
+                machines[key] = StepExecution(
+                    status: StepStatus(rawValue: try row.required("status")) ?? .pending,
+                    attempts: Int(try row.required("attempts")) ?? 0, fencingToken: Int64(try row.required("fencing_token")) ?? 0)
+            }
         }
         var actions: [StepExecution.Action] = []
         var recorded: [(finish: AttemptFinish, status: StepStatus, error: AriaError?)] = []
@@ -374,6 +396,7 @@ extension RunStore {
             let finish = item.finish
             snapshots[finish.run]!.steps[finish.step] = RunScheduler.StepState(
                 status: item.status, attempts: finish.attempt, phase: phases["\(finish.run) \(finish.step)"] ?? .primary, notBefore: nil, error: item.error)
+            snapshots[finish.run]!.fencingTokens[finish.step] = finish.fencingToken
             if let output = finish.output, item.status == .succeeded { snapshots[finish.run]!.outputs[finish.step] = output }
             if advancing.insert(finish.run).inserted { events.append((finish.tenant, finish.run, .stepFinished(finish.step))) }
         }

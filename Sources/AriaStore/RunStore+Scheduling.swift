@@ -106,6 +106,7 @@ extension RunStore {
             guard let run = RunID(try row.required("run_id")), snapshots[run] != nil else { continue }
             let id = StepID(trusted: try row.required("step_id"))
             snapshots[run]!.steps[id] = try stepState(row)
+            snapshots[run]!.fencingTokens[id] = Int64(row["fencing_token"] ?? "0") ?? 0
             if let output = SQL.jsonValue(row["output"]) { snapshots[run]!.outputs[id] = output }
         }
         return snapshots
@@ -130,6 +131,8 @@ extension RunStore {
         var idempotencyKey: String?
         var steps: [StepID: RunScheduler.StepState] = [:]
         var outputs: [StepID: JSONValue] = [:]
+        /// The steps' fencing tokens (for results recorded from the snapshot).
+        var fencingTokens: [StepID: Int64] = [:]
     }
 
     static func advance(tx: StoreTransaction, tenant: TenantID, run: RunID, event requested: RunScheduler.Event, catalog: SkillCatalog, subjects: SubjectResolver, staleness: Staleness? = nil, snapshot: RunSnapshot? = nil) throws -> SchedulingResult {
@@ -163,6 +166,8 @@ extension RunStore {
             }
         }
         var machine = RunScheduler(status: status, plan: plan, steps: states, outputs: outputs)
+        // Steps whose row ends up other than the machine says (a dispatch held back by an open breaker).
+        var heldBack: [StepID: Date] = [:]
         var pending = [event]
         var taken: [RunScheduler.Action] = []
         var notices: [CancelNotice] = []
@@ -198,6 +203,7 @@ extension RunStore {
                         connection.queue(
                             "UPDATE steps SET status = 'waiting', phase = $3, not_before = to_timestamp($4::float8 / 1000) WHERE run_id = $1 AND step_id = $2",
                             [run.description, stepID.rawValue, phase.rawValue, String(Int64((until.timeIntervalSince1970 * 1000).rounded()))])
+                        heldBack[stepID] = until
                         try tx.emitNext(tenant: tenant, run: run, step: stepID,
                                         body: RunEventBody(kind: .stepRetrying, status: .running, step: stepID, skill: skill,
                                                            reason: "the circuit breaker of skill '\(skill)' is open", notBefore: until),
@@ -263,6 +269,16 @@ extension RunStore {
                     break
                 }
             }
+        }
+        if tx.inline != nil {
+            // Later rounds of inline execution start from the run as this transition left it, not from a read.
+            var steps = machine.steps
+            for (id, until) in heldBack {
+                steps[id]?.status = .waiting
+                steps[id]?.notBefore = until
+            }
+            tx.runStates[run] = RunSnapshot(tenant: tenant, status: machine.status, plan: plan, traceparent: traceparent, idempotencyKey: idempotencyKey,
+                                            steps: steps, outputs: outputs, fencingTokens: loaded.fencingTokens)
         }
         return SchedulingResult(actions: taken, status: machine.status, traceparent: traceparent, cancelNotices: notices)
     }

@@ -202,6 +202,9 @@ public final class StoreTransaction {
     var inlineDispatches: [InlineDispatch] = []
     /// How many dispatches this transaction took for inline execution.
     private var inlineTaken = 0
+    /// With inline execution, the runs as this transaction's last transition of each left them (under their
+    /// lock): the next round records its results and advances from these, without reading again.
+    var runStates: [RunID: RunStore.RunSnapshot] = [:]
 
     /// Takes `dispatch` (to `subject`) for inline execution if ``inline`` accepts it and its limit allows:
     /// it is then executed before the COMMIT instead of being sent (true); false: send it.
