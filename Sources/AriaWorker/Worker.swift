@@ -232,7 +232,13 @@ public struct Worker: Sendable {
     func runOptimistically(_ envelope: Envelope<StepDispatchBody>, run: RunID, step: StepID, commits: AttemptCommits, logger: Logger) async -> HandlingOutcome {
         let body = envelope.body
         let key = executionKey(run: run, step: step, phase: .primary)
-        let (outcome, output) = await execute(body, context: SkillContext(tenant: envelope.tenant, run: run, step: step, attempt: 0, idempotencyKey: key), logger: logger)
+        let skillContext = SkillContext(tenant: envelope.tenant, run: run, step: step, attempt: 0, idempotencyKey: key)
+        // A skill that computes its output at once needs no task for its timeout.
+        let (outcome, output) = if let skill = skills.skills[body.skill] as? any InlineSkill {
+            Self.executeInline(skill, body, context: skillContext, logger: logger)
+        } else {
+            await execute(body, context: skillContext, logger: logger)
+        }
         if Task.isCancelled { return .shutdown }
         do {
             let action = try await commits.finish.submit(AttemptFinish(
