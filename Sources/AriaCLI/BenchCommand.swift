@@ -54,7 +54,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     func runScenarios(_ cluster: LocalCluster, logger: Logger) async throws {
         let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: logger)
-        let tracker = try RunTracker(client: client)
+        let tracker = try RunTracker(client: client) { cluster.allProcesses.first { !$0.value.isRunning }?.key }
         let pool = try cluster.databasePool(logger: logger)
         print(try await durabilityReport(pool))
         print("| scenario | jobs | wall time | jobs/s | p50 | p90 | p99 | max | CPU ms/job |")
@@ -377,8 +377,12 @@ final class RunTracker: Sendable {
         var failed: [RunID: String] = [:]
     }
     private let task: Task<Void, Never>
+    /// The name of a service of the cluster that is no longer running, if any.
+    private let deadService: @Sendable () -> String?
 
-    init(client: AriaClient) throws {
+    /// Tracks the runs of `client`'s jobs; a wait fails as soon as `deadService` names a service that exited.
+    init(client: AriaClient, deadService: @escaping @Sendable () -> String?) throws {
+        self.deadService = deadService
         // Only the events the benchmark needs (not the step events), so the client spends as little of the
         // machine's CPU as it can: the system under test shares the two cores with it.
         let subscriptions = try [RunEventKind.accepted, .succeeded, .failed, .rejected].map { try client.subscribeEvents(kind: $0) }
@@ -423,9 +427,12 @@ final class RunTracker: Sendable {
     /// Waits until every key's run succeeded; returns the runs, the latencies and the last finish time.
     func waitForAll(keys: [String], timeout: Duration) async throws -> (runs: [RunID], latencies: [Double], end: Date) {
         let box = box
+        // Wakes the wait every second, to notice a service that died (the wait would otherwise last `timeout`).
         let timer = Task {
-            try await Task.sleep(for: timeout)
-            box.signal.yield()
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                box.signal.yield()
+            }
         }
         defer { timer.cancel() }
         let deadline = ContinuousClock.now + timeout
@@ -448,6 +455,7 @@ final class RunTracker: Sendable {
                 return (runs, latencies, end)
             }
             if let result { return result }
+            if let dead = deadService() { throw ValidationError("service \(dead) exited during the benchmark; its log is logs/\(dead).log in the state directory, kept after a failure") }
             if ContinuousClock.now >= deadline { throw ValidationError("jobs did not finish within \(timeout)") }
             if keys.count == 1 {
                 // One at a time: woken by the next event (or the timeout), so the latency is not the poll's.
