@@ -253,11 +253,10 @@ extension RunStore {
     }
 
     /// Records a batch of results with one statement per kind of write; with a `catalog`, then advances
-    /// each of their runs once (one scheduler transition each).
+    /// each of their runs once (one scheduler transition each). The runs and steps are read under their
+    /// locks, unless an earlier round of inline execution in `tx` left them all known (``StoreTransaction/runStates``).
     private static func finish(_ finishes: [AttemptFinish], tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?) throws -> ([StepExecution.Action], [SchedulingResult]) {
         let connection = tx.connection
-        let keys = Set(finishes.map { "\($0.run) \($0.step)" }).sorted()
-        let pairs = keys.map { $0.split(separator: " ").map(String.init) }
         var snapshots: [RunID: RunSnapshot]
         var machines: [String: StepExecution] = [:]
         var phases: [String: StepPhase] = [:]
@@ -271,6 +270,7 @@ extension RunStore {
                 machines[key] = StepExecution(status: state.status, attempts: state.attempts, fencingToken: known[finish.run]?.fencingTokens[finish.step] ?? 0)
             }
         } else {
+            let pairs = Set(finishes.map { "\($0.run) \($0.step)" }).sorted().map { $0.split(separator: " ").map(String.init) }
             let (rows, read) = try finishReads(pairs: pairs, tx: tx, catalog: catalog)
             snapshots = read
             for row in rows {
