@@ -188,8 +188,8 @@ public final class StoreTransaction {
     /// Notes that this transaction holds `run`'s row lock and read its `last_seq` (or inserted the row with
     /// it): the run's events then get their seqs without a round trip.
     public func lockedRun(_ run: RunID, lastSeq: Int64) {
-        // Read again later in the transaction (inline execution), the row still has the seq the transaction
-        // started from; the events since are counted here.
+        // A run read again later in the same transaction still has, in its row, the seq the transaction
+        // started from (the new one is written at flush); the events since are counted here.
         lockedSeqs[run] = max(lockedSeqs[run] ?? lastSeq, lastSeq)
     }
 
