@@ -15,6 +15,8 @@ public struct Gateway: Sendable {
     let parser: JobSubmissionParser
     let validator: PlanValidator
     let tenants: TenantDirectory
+    /// How new runs' first dispatches go out ahead of their commit (nil: off).
+    let ahead: DispatchAhead?
 
     /// Creates the gateway over a connected context.
     public init(context: ServiceContext, catalog: SkillCatalog = .builtIn) {
@@ -22,6 +24,9 @@ public struct Gateway: Sendable {
         parser = JobSubmissionParser(maxBytes: context.configuration.maxJobBytes, maxSteps: context.configuration.maxPlanSteps)
         validator = PlanValidator(catalog: catalog, maxSteps: context.configuration.maxPlanSteps)
         tenants = TenantDirectory(store: context.store)
+        let relay = context.relay
+        ahead = context.configuration.dispatchAhead > 0
+            ? DispatchAhead(maxSubmissions: context.configuration.dispatchAhead) { relay.publishAhead($0) } : nil
     }
 
     /// The gateway's components: the submit consumer and the API responder.
@@ -100,7 +105,7 @@ public struct Gateway: Sendable {
         }
         guard !inputs.isEmpty else { return outcomes }
         do {
-            let (results, outbox) = try await context.store.submit(inputs.map(\.input), catalog: validator.catalog)
+            let (results, outbox) = try await context.store.submit(inputs.map(\.input), catalog: validator.catalog, ahead: ahead)
             context.relay.publish(outbox)
             for (offset, result) in results.enumerated() {
                 let input = inputs[offset].input
@@ -129,7 +134,7 @@ public struct Gateway: Sendable {
 
     private func recordOne(_ input: SubmissionInput, message: NATSMessage) async -> HandlingOutcome {
         do {
-            let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog)
+            let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog, ahead: ahead)
             context.relay.publish(outbox)
             if case .conflict(let existing) = results.first {
                 try await rejectConflict(input, existing: existing, message: message)
@@ -160,7 +165,7 @@ public struct Gateway: Sendable {
         switch await intake(payload: payload, subject: submitSubject, idempotencyKey: idempotencyKey, traceparentHeader: traceparent, submissionRef: nil) {
         case .record(let input):
             do {
-                let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog)
+                let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog, ahead: ahead)
                 context.relay.publish(outbox)
                 switch results.first {
                 case .accepted(let run): return .success(run: run, status: .accepted, duplicate: false)

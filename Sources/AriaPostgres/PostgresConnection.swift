@@ -29,6 +29,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Statements queued by ``queue(_:_:then:)``, sent ahead of the next statement that needs an answer,
     /// each with what to do with its result.
     private var queued: [(sql: String, parameters: () -> [String?], then: ((PostgresResult) -> Void)?)] = []
+    /// Runs once the next pipeline's statements are on the wire (``whenNextSent(_:)``).
+    private var afterNextSend: (() -> Void)?
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -131,6 +133,13 @@ public final class PostgresConnection: @unchecked Sendable {
         queued.append((sql, parameters, then))
     }
 
+    /// Runs `action` (on this connection's thread) once the next round trip's statements are written to the
+    /// socket, before their answers are read: the COMMIT of a transaction when set after its last statement
+    /// that needs an answer. Dropped, unrun, when the queued statements are discarded (a rollback).
+    public func whenNextSent(_ action: @escaping () -> Void) {
+        afterNextSend = action
+    }
+
     /// Whether statements are queued and not yet sent.
     public var hasQueuedStatements: Bool { !queued.isEmpty }
 
@@ -179,6 +188,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Closes the connection (`PQfinish`); later calls throw `.connectionLost`. Safe to call twice.
     public func close() {
         queued.removeAll()
+        afterNextSend = nil
         guard let handle else { return }
         PQfinish(handle)
         self.handle = nil
@@ -213,12 +223,13 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Drops the queued statements unsent (the transaction they belonged to is being rolled back).
     func discardQueued() {
         queued.removeAll()
+        afterNextSend = nil
     }
 
     /// Commits the open transaction, sending the queued statements first in the same round trip; returns
     /// the command tag (`COMMIT`, or `ROLLBACK` when the transaction had already failed).
     func commit() throws -> String {
-        guard !queued.isEmpty else { return try executeReturningTag("COMMIT") }
+        guard !queued.isEmpty || afterNextSend != nil else { return try executeReturningTag("COMMIT") }
         return try pipeline([PostgresStatement("COMMIT")])[0].commandTag
     }
 
@@ -326,6 +337,10 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         try flushNonBlocking(handle, query: statements.last?.sql)
         _ = PQsetnonblocking(handle, 0)
+        if let action = afterNextSend {
+            afterNextSend = nil
+            action()
+        }
 
         var results = [PostgresResult](repeating: PostgresResult(columns: [], rows: [], affectedRows: 0), count: statements.count)
         var failure: PostgresError?

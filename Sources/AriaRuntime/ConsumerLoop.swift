@@ -17,6 +17,8 @@ public enum HandlingOutcome: Sendable, Equatable {
     case transient(AriaError)
     /// The service is shutting down before the work was committed: redeliver at once elsewhere.
     case shutdown
+    /// It overtook the transaction that makes it valid: redeliver soon, a few times (``Delivery/Event/early``).
+    case early(AriaError)
 }
 
 /// Pulls from one durable JetStream consumer and hands messages to a handler, never holding more than
@@ -167,6 +169,14 @@ public struct ConsumerLoop: Service {
             actions = delivery.handle(.failedTransiently(error))
         case .shutdown:
             actions = delivery.handle(.shutdown)
+        case .early(let error):
+            _ = delivery.handle(.decoded)
+            actions = delivery.handle(.early(error))
+            if actions == [.ack] {
+                logger.notice("dropped a message whose transaction never committed", metadata: [
+                    "subject": "\(message.subject)", "message_id": "\(message.header(AriaHeader.messageID) ?? "-")",
+                    "reason": "\(error.message)", "deliveries": "\(delivery.deliveryCount)"])
+            }
         }
         for action in actions {
             do {

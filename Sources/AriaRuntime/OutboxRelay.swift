@@ -52,6 +52,21 @@ public final class OutboxRelay: Service, Sendable {
         wake.yield()
     }
 
+    /// Publishes messages of a transaction whose COMMIT is still on its way (``DispatchAhead``), at once, on
+    /// the calling thread, without waiting for the bus. Their rows are published and deleted after the
+    /// commit as usual (``publish(_:)``; the bus drops the repeat as a duplicate), so a failure here only
+    /// costs the head start.
+    public func publishAhead(_ messages: [OutboxMessage]) {
+        for message in messages {
+            do {
+                try jetStream.publishAsync(message.subject, message.payload,
+                                           headers: message.headers.map { ($0.name, $0.value) }, messageID: message.messageID)
+            } catch {
+                logger.debug("publishing ahead of the commit failed; it goes out after the commit", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+            }
+        }
+    }
+
     /// Runs the publisher and the sweeper until graceful shutdown, then publishes what is still queued.
     public func run() async throws {
         await withGracefulShutdownHandler {

@@ -18,9 +18,12 @@ public struct AttemptStart: Sendable {
     public var traceparent: String?
     /// How long the attempt's lease lasts before the worker renews it.
     public var lease: AriaDuration
+    /// The dispatch was sent ahead of its run's commit (``AriaHeader/ahead``): wait for the creating transaction.
+    public var ahead: Bool
 
     /// Creates a start request.
-    public init(tenant: TenantID, run: RunID, step: StepID, skill: String, traceparent: String?, lease: AriaDuration = .seconds(60)) {
+    public init(tenant: TenantID, run: RunID, step: StepID, skill: String, traceparent: String?, lease: AriaDuration = .seconds(60), ahead: Bool = false) {
+        self.ahead = ahead
         self.tenant = tenant
         self.run = run
         self.step = step
@@ -63,7 +66,8 @@ extension RunStore {
         // Lock every step of the batch, in key order, with its ledger entry.
         let keys = Set(starts.map { "\($0.run) \($0.step)" }).sorted()
         let pairs = keys.map { $0.split(separator: " ").map(String.init) }
-        let reads = try connection.pipeline([
+        let awaited = awaitCreation(of: starts.filter(\.ahead).map(\.run))
+        let reads = try connection.pipeline(awaited + [
             lockRuns(pairs.map { $0[0] }),
             PostgresStatement("""
                 SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase, l.output AS recorded
@@ -72,8 +76,8 @@ extension RunStore {
                 ORDER BY s.run_id, s.step_id FOR UPDATE OF s
                 """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]),
         ])
-        noteLockedRuns(reads[0], tx: tx)
-        let rows = reads[1]
+        noteLockedRuns(reads[awaited.count], tx: tx)
+        let rows = reads[awaited.count + 1]
         var found: [String: PostgresRow] = [:]
         for row in rows.rows { found["\(row["run_id"] ?? "") \(row["step_id"] ?? "")"] = row }
         var decisions: [AttemptDecision] = []
@@ -82,7 +86,7 @@ extension RunStore {
         for start in starts {
             let key = "\(start.run) \(start.step)"
             guard let row = found[key] else {
-                decisions.append(AttemptDecision(action: .drop("step does not exist"), phase: .primary, idempotencyKey: executionKey(run: start.run, step: start.step, phase: .primary)))
+                decisions.append(AttemptDecision(action: .unknownStep, phase: .primary, idempotencyKey: executionKey(run: start.run, step: start.step, phase: .primary)))
                 continue
             }
             let phase = StepPhase(rawValue: row["phase"] ?? "primary") ?? .primary
@@ -107,7 +111,7 @@ extension RunStore {
                 try tx.enqueue(subject: subjects.schedule, messageID: "\(start.run):\(start.step):fin:\(machine.attempts)",
                                envelope: Envelope(type: .stepFinished, tenant: start.tenant, run: start.run, step: start.step, attempt: machine.attempts,
                                                   createdAt: tx.now, traceparent: start.traceparent, body: StepFinishedBody(status: status)))
-            case .record, .rejectStale, .drop:
+            case .record, .rejectStale, .drop, .unknownStep:
                 break
             }
             decisions.append(AttemptDecision(action: action, phase: phase, idempotencyKey: idempotencyKey, recorded: SQL.jsonValue(row["recorded"])))
@@ -146,28 +150,39 @@ extension RunStore {
     /// run-id order, as schedulers lock them) and read whole, with all their steps: the batch's steps and
     /// the snapshots ``advance(tx:batch:catalog:subjects:preloaded:)`` needs. Steps need no lock of their
     /// own: every writer of a step's status holds its run's lock. Without one, the runs are locked and the
-    /// batch's steps read.
-    private static func finishReads(pairs: [[String]], tx: StoreTransaction, catalog: SkillCatalog?) throws -> (steps: [PostgresRow], snapshots: [RunID: RunSnapshot]) {
+    /// batch's steps read. First, the transactions creating the `ahead` runs are waited for.
+    private static func finishReads(pairs: [[String]], ahead: [RunID], tx: StoreTransaction, catalog: SkillCatalog?) throws -> (steps: [PostgresRow], snapshots: [RunID: RunSnapshot]) {
         let breakerRead = tx.unsettledBreakersStatement()
         let breakerReads = breakerRead.map { [$0] } ?? []
+        let awaited = awaitCreation(of: ahead)
         guard catalog != nil else {
-            let reads = try tx.connection.pipeline([
+            let reads = try tx.connection.pipeline(awaited + [
                 lockRuns(pairs.map { $0[0] }),
                 PostgresStatement("""
                     SELECT s.run_id::text AS run_id, s.step_id, s.status, s.attempts, s.fencing_token, s.phase
                     FROM steps s JOIN unnest($1::uuid[], $2::text[]) AS u(r, st) ON s.run_id = u.r AND s.step_id = u.st
                     ORDER BY s.run_id, s.step_id
                     """, [SQL.array(pairs.map { $0[0] }), SQL.array(pairs.map { $0[1] })]),
-            ] + breakerReads)
+            ] + breakerReads).dropFirst(awaited.count).map { $0 }
             noteLockedRuns(reads[0], tx: tx)
             if breakerRead != nil { tx.noteUnsettledBreakers(reads[2]) }
             return (reads[1].rows, [:])
         }
-        let reads = try tx.connection.pipeline(advanceReads(Set(pairs.compactMap { RunID($0[0]) })) + breakerReads)
+        let reads = try tx.connection.pipeline(awaited + advanceReads(Set(pairs.compactMap { RunID($0[0]) })) + breakerReads).dropFirst(awaited.count).map { $0 }
         if breakerRead != nil { tx.noteUnsettledBreakers(reads[2]) }
         let batch = Set(pairs.map { "\($0[0]) \($0[1])" })
         let steps = reads[1].rows.filter { batch.contains("\($0["run_id"] ?? "") \($0["step_id"] ?? "")") }
         return (steps, try snapshots(tx: tx, runs: reads[0], steps: reads[1]))
+    }
+
+    /// Waits for the transactions creating `runs`, whose dispatches were sent ahead of their commit
+    /// (``AriaHeader/ahead``): a submission holds its new runs' creation locks until it ends
+    /// (``RunStore/lockCreation(of:)``). Statements after this one in the same round trip see the committed
+    /// rows (each statement of a read-committed transaction takes a new snapshot). Empty when `runs` is.
+    static func awaitCreation(of runs: [RunID]) -> [PostgresStatement] {
+        guard !runs.isEmpty else { return [] }
+        return [PostgresStatement("SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) AS k",
+                                  [SQL.array(Set(runs.map(\.creationLockKey)).sorted().map(String.init))])]
     }
 
     /// The runs of `finishes` as this transaction's last transitions left them, if it knows them all.
@@ -271,7 +286,7 @@ extension RunStore {
             }
         } else {
             let pairs = Set(finishes.map { "\($0.run) \($0.step)" }).sorted().map { $0.split(separator: " ").map(String.init) }
-            let (rows, read) = try finishReads(pairs: pairs, tx: tx, catalog: catalog)
+            let (rows, read) = try finishReads(pairs: pairs, ahead: finishes.filter(\.ahead).map(\.run), tx: tx, catalog: catalog)
             snapshots = read
             for row in rows {
                 let key = "\(row["run_id"] ?? "") \(row["step_id"] ?? "")"
@@ -287,7 +302,7 @@ extension RunStore {
         for var finish in finishes {
             let key = "\(finish.run) \(finish.step)"
             guard var machine = machines[key] else {
-                actions.append(.drop("step does not exist"))
+                actions.append(.unknownStep)
                 continue
             }
             if finish.optimistic {
@@ -430,10 +445,14 @@ public struct AttemptFinish: Sendable {
     public var optimistic: Bool
     /// The worker that ran it (for an optimistic attempt's row).
     public var worker: String
+    /// The optimistic attempt's dispatch was sent ahead of its run's commit (``AriaHeader/ahead``): wait for
+    /// the creating transaction.
+    public var ahead: Bool
 
     /// Creates a finish record.
     public init(tenant: TenantID, run: RunID, step: StepID, skill: String, attempt: Int, fencingToken: Int64, outcome: StepExecution.Outcome, output: JSONValue?, traceparent: String?,
-                optimistic: Bool = false, worker: String = "") {
+                optimistic: Bool = false, worker: String = "", ahead: Bool = false) {
+        self.ahead = ahead
         self.optimistic = optimistic
         self.worker = worker
         self.tenant = tenant

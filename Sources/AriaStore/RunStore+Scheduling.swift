@@ -314,8 +314,8 @@ extension RunStore {
         let subject = subjects.work(pool: descriptor?.pool ?? "default")
         let body = StepDispatchBody(skill: skill, params: params, timeoutMilliseconds: timeout.milliseconds)
         if tx.takeInline(InlineDispatch(tenant: tenant, run: run, step: step.stepID, body: body, traceparent: traceparent), subject: subject) { return }
-        try tx.enqueue(subject: subject, messageID: messageID,
-                       envelope: Envelope(type: .stepDispatch, tenant: tenant, run: run, step: step.stepID, createdAt: tx.now, traceparent: traceparent, body: body))
+        try tx.enqueueDispatch(subject: subject, messageID: messageID,
+                               envelope: Envelope(type: .stepDispatch, tenant: tenant, run: run, step: step.stepID, createdAt: tx.now, traceparent: traceparent, body: body))
     }
 
     /// A succeeded run's output: step outputs by `output_key`; without any key, the outputs of the final

@@ -35,7 +35,11 @@ public struct RunStore: Sendable {
     }
 
     /// Runs `body` in a transaction with a ``StoreTransaction`` and flushes its events and outbox rows.
-    public func transaction<T: Sendable>(_ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> (T, [OutboxMessage]) {
+    ///
+    /// `ahead` gets the step dispatches the body queued ahead of the commit (``StoreTransaction/dispatchesAhead``)
+    /// as soon as the COMMIT is sent, before its answer (on the connection's thread; it must not block).
+    public func transaction<T: Sendable>(ahead: (@Sendable ([OutboxMessage]) -> Void)? = nil,
+                                         _ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> (T, [OutboxMessage]) {
         let origin = origin, subjects = subjects, grace = outboxGrace, clock = clock, breakers = breakers
         let (value, batch) = try await pool.transaction { connection in
             // Read on the connection's thread, right before BEGIN: close to the transaction's `now()` in Postgres,
@@ -43,7 +47,12 @@ public struct RunStore: Sendable {
             let now = clock.now()
             let tx = StoreTransaction(connection: connection, origin: origin, subjects: subjects, now: now, breakers: breakers)
             let value = try body(tx)
-            return (value, try tx.flush(outboxGrace: grace))
+            let batch = try tx.flush(outboxGrace: grace)
+            if let ahead, !tx.aheadMessages.isEmpty {
+                let messages = tx.aheadMessages
+                connection.whenNextSent { ahead(messages) }
+            }
+            return (value, batch)
         }
         return (value, batch.messages)
     }
@@ -108,6 +117,48 @@ public struct SubmissionInput: Sendable {
     }
 }
 
+/// Sending a submission's step dispatches while its transaction commits, instead of after: the bus hop to a
+/// worker overlaps the COMMIT's round trip and fsync.
+///
+/// Safe because nothing acts on such a dispatch before the transaction is over: the transaction holds a
+/// lock per new run (``RunStore/lockCreation(of:)``) and a worker takes it, shared, before it reads the run
+/// (``AriaHeader/ahead``), which makes it wait for the COMMIT. A dispatch whose transaction rolled back
+/// finds no run: the worker redelivers it a few times (it may also have overtaken the transaction's start)
+/// and then drops it. The dispatch is also in the outbox as usual, so a lost early publication costs nothing.
+public struct DispatchAhead: Sendable {
+    /// Only transactions of at most this many submissions send ahead: under load, large group commits keep
+    /// the dispatches after the COMMIT so that workers do not hold connections waiting for them.
+    public var maxSubmissions: Int
+    /// Publishes the dispatches; called on the connection's thread right after the COMMIT is sent, so it
+    /// must not block.
+    public var publish: @Sendable ([OutboxMessage]) -> Void
+
+    /// Creates the setting.
+    public init(maxSubmissions: Int, publish: @escaping @Sendable ([OutboxMessage]) -> Void) {
+        self.maxSubmissions = maxSubmissions
+        self.publish = publish
+    }
+}
+
+extension RunID {
+    /// The key of the transaction-scoped advisory lock that a run's creating transaction holds when its
+    /// dispatches go ahead (``DispatchAhead``): the UUID's last 8 bytes, random in a UUIDv7. Two runs that
+    /// share a key only wait for each other's creation.
+    public var creationLockKey: Int64 {
+        let bytes = uuid.uuid
+        let tail: [UInt8] = [bytes.8, bytes.9, bytes.10, bytes.11, bytes.12, bytes.13, bytes.14, bytes.15]
+        return Int64(bitPattern: tail.reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+    }
+}
+
+extension RunStore {
+    /// Takes the creation locks of `runs` (exclusive, until the transaction ends), in key order.
+    static func lockCreation(of runs: [RunID]) -> PostgresStatement {
+        PostgresStatement("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k",
+                          [SQL.array(Set(runs.map(\.creationLockKey)).sorted().map(String.init))])
+    }
+}
+
 /// What recording a submission did.
 public enum SubmissionOutcome: Sendable, Equatable {
     /// A new run was recorded.
@@ -132,15 +183,20 @@ extension RunStore {
     /// wrong it is rolled back and done again the careful way: the runs inserted first (duplicates and
     /// conflicts looked up) and the breakers read, then the rest, in two round trips. After a failed
     /// assumption the careful way is taken for a second.
-    public func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog? = nil) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
+    ///
+    /// With `ahead` (and at most `ahead.maxSubmissions` inputs), the root steps' dispatches are handed to
+    /// `ahead.publish` as soon as the COMMIT is sent: see ``DispatchAhead``. They stay in the returned
+    /// outbox messages as well, to be published (a duplicate the bus drops) and deleted as usual.
+    public func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog? = nil, ahead: DispatchAhead? = nil) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
+        let ahead = ahead.flatMap { inputs.count <= $0.maxSubmissions ? $0 : nil }
         if optimism.mayAssume() {
             do {
-                return try await submit(inputs, catalog: catalog, assumingNew: true)
+                return try await submit(inputs, catalog: catalog, assumingNew: true, ahead: ahead)
             } catch let error as PostgresError where error.sqlState == Self.uniqueViolation || error.sqlState == Self.assumptionFailed {
                 optimism.assumptionFailed()
             }
         }
-        return try await submit(inputs, catalog: catalog, assumingNew: false)
+        return try await submit(inputs, catalog: catalog, assumingNew: false, ahead: ahead)
     }
 
     /// SQLSTATE of a failed `aria_assume` (migration 5).
@@ -148,9 +204,10 @@ extension RunStore {
     /// SQLSTATE `unique_violation`.
     static let uniqueViolation = "23505"
 
-    private func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
+    private func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool, ahead: DispatchAhead?) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let subjects = subjects
-        return try await transaction { tx in
+        return try await transaction(ahead: ahead?.publish) { tx in
+            tx.dispatchesAhead = ahead != nil && catalog != nil
             let outcomes = try Self.record(inputs, tx: tx, subjects: subjects, catalog: catalog, assumingNew: assumingNew)
             var agents: Set<[String]> = []
             for input in inputs { agents.insert([input.tenant.rawValue, input.job.agent.rawValue]) }
@@ -171,6 +228,11 @@ extension RunStore {
     private static func record(_ inputs: [SubmissionInput], tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?, assumingNew: Bool) throws -> [SubmissionOutcome] {
         let connection = tx.connection
         let runs = inputs.map { _ in RunID.generate(now: tx.now) }
+        // Dispatches sent ahead of the COMMIT: workers wait for this transaction's end through these locks.
+        if tx.dispatchesAhead {
+            let lock = lockCreation(of: runs)
+            connection.queue(lock.sql, lock.parameters)
+        }
         let plans: [Plan?] = inputs.map { input in
             if case .plan(let explicit) = input.job.source { return explicit }
             return nil

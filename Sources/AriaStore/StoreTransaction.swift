@@ -196,6 +196,23 @@ public final class StoreTransaction {
     /// The skills of the steps this transaction dispatched.
     var dispatchedSkills = Set<String>()
 
+    /// Whether this transaction's step dispatches go out ahead of its COMMIT (a submission's, see
+    /// ``DispatchAhead``): they carry ``AriaHeader/ahead`` and are collected in ``aheadMessages``.
+    var dispatchesAhead = false
+    /// The step dispatches to publish once the COMMIT is sent (their rows are in the outbox as well).
+    private(set) var aheadMessages: [OutboxMessage] = []
+
+    /// Queues a step dispatch: like ``enqueue(subject:messageID:envelope:)``, marked and collected when the
+    /// transaction dispatches ahead.
+    func enqueueDispatch(subject: String, messageID: String, envelope: Envelope<StepDispatchBody>) throws {
+        var message = OutboxMessage(tenant: envelope.tenant, subject: subject, messageID: messageID, payload: try Wire.encode(envelope))
+        if dispatchesAhead {
+            message.headers.append(OutboxMessage.Header(AriaHeader.ahead, "1"))
+            aheadMessages.append(message)
+        }
+        outbox.append(message)
+    }
+
     /// Executes pure steps inside this transaction (nil: never; see ``InlineExecution``).
     var inline: InlineExecution?
     /// The dispatches taken for inline execution and not yet executed.

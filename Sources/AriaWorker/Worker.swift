@@ -124,17 +124,20 @@ public struct Worker: Sendable {
         logger[metadataKey: "step"] = "\(step)"
         if let trace = envelope.traceparent { logger[metadataKey: "traceparent"] = "\(trace)" }
         let body = envelope.body
+        // Sent while the transaction creating its run was committing: the store waits for it.
+        let ahead = message.header(AriaHeader.ahead) != nil
         if skills.skills[body.skill]?.descriptor.pure == true {
-            return await runOptimistically(envelope, run: run, step: step, commits: commits, logger: logger)
+            return await runOptimistically(envelope, run: run, step: step, ahead: ahead, commits: commits, logger: logger)
         }
         let decision: AttemptDecision
         do {
-            let start = AttemptStart(tenant: envelope.tenant, run: run, step: step, skill: body.skill, traceparent: envelope.traceparent, lease: lease)
+            let start = AttemptStart(tenant: envelope.tenant, run: run, step: step, skill: body.skill, traceparent: envelope.traceparent, lease: lease, ahead: ahead)
             decision = try await commits.begin.submit(start)
         } catch {
             logger.warning("cannot start attempt; will retry", metadata: ["error": "\(error)"])
             return .transient(transientError(error))
         }
+        if decision.action == .unknownStep { return Self.unknownStep(ahead: ahead) }
         guard case .startAttempt(let attempt, let token, let superseding) = decision.action else {
             logger.debug("delivery needs no execution", metadata: ["decision": "\(decision.action)"])
             return .committed
@@ -229,7 +232,7 @@ public struct Worker: Sendable {
     /// transaction. A concurrent or earlier attempt is handled by ``StepExecution`` there (the step already
     /// ended: nothing is recorded; a cancelled step: dropped). Repeating a pure skill is harmless, so no
     /// lease or ledger is needed.
-    func runOptimistically(_ envelope: Envelope<StepDispatchBody>, run: RunID, step: StepID, commits: AttemptCommits, logger: Logger) async -> HandlingOutcome {
+    func runOptimistically(_ envelope: Envelope<StepDispatchBody>, run: RunID, step: StepID, ahead: Bool, commits: AttemptCommits, logger: Logger) async -> HandlingOutcome {
         let body = envelope.body
         let key = executionKey(run: run, step: step, phase: .primary)
         let skillContext = SkillContext(tenant: envelope.tenant, run: run, step: step, attempt: 0, idempotencyKey: key)
@@ -243,13 +246,20 @@ public struct Worker: Sendable {
         do {
             let action = try await commits.finish.submit(AttemptFinish(
                 tenant: envelope.tenant, run: run, step: step, skill: body.skill, attempt: 0, fencingToken: 0,
-                outcome: outcome, output: output, traceparent: envelope.traceparent, optimistic: true, worker: context.configuration.instance))
+                outcome: outcome, output: output, traceparent: envelope.traceparent, optimistic: true, worker: context.configuration.instance, ahead: ahead))
             if case .drop(let reason) = action { logger.debug("result discarded", metadata: ["reason": "\(reason)"]) }
+            if action == .unknownStep { return Self.unknownStep(ahead: ahead) }
             return .committed
         } catch {
             logger.warning("cannot record result; will retry", metadata: ["error": "\(error)"])
             return .transient(transientError(error))
         }
+    }
+
+    /// A dispatch for a step that does not exist: one sent ahead of its run's commit may have overtaken the
+    /// transaction creating the run (retried shortly, then dropped); any other is dropped.
+    static func unknownStep(ahead: Bool) -> HandlingOutcome {
+        ahead ? .early(AriaError(.notFound, "the dispatch's run does not exist (yet)", category: .transient)) : .committed
     }
 
     /// Whether a successful execution of `skill` is recorded in the execution ledger: skills whose risk

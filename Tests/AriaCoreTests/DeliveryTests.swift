@@ -3,6 +3,7 @@ import Testing
 
 private let decodeError = AriaError(.undecodableMessage, "bad bytes")
 private let dbDown = AriaError(.internal, "database unavailable")
+private let noRunYet = AriaError(.notFound, "no run yet", category: .transient)
 
 @Suite("Delivery")
 struct DeliveryTests {
@@ -31,7 +32,7 @@ struct DeliveryTests {
     }
 
     enum EventKind: String, CaseIterable, Sendable {
-        case decoded, undecodable, committed, failedTransiently, shutdown
+        case decoded, undecodable, committed, failedTransiently, shutdown, early
 
         /// Exhaustive on purpose: a new event does not compile until it is added here (and to the matrix).
         init(_ event: Delivery.Event) {
@@ -41,6 +42,7 @@ struct DeliveryTests {
             case .committed: self = .committed
             case .failedTransiently: self = .failedTransiently
             case .shutdown: self = .shutdown
+            case .early: self = .early
             }
         }
 
@@ -51,6 +53,7 @@ struct DeliveryTests {
             case .committed: .committed
             case .failedTransiently: .failedTransiently(dbDown)
             case .shutdown: .shutdown
+            case .early: .early(noRunYet)
             }
         }
     }
@@ -77,7 +80,7 @@ struct DeliveryTests {
             switch event {
             case .decoded: return (nil, .processing)
             case .undecodable(let error): return (.deadLetter(error), .settled)
-            case .committed, .failedTransiently: return (nil, .received)
+            case .committed, .failedTransiently, .early: return (nil, .received)
             case .shutdown: return (.nak(delayMilliseconds: 0), .settled)
             }
         case .processing:
@@ -85,6 +88,7 @@ struct DeliveryTests {
             case .decoded, .undecodable: return (nil, .processing)
             case .committed: return (.ack, .settled)
             case .failedTransiently: return (.nak(delayMilliseconds: 1000), .settled)
+            case .early: return (.nak(delayMilliseconds: 40), .settled)
             case .shutdown: return (.nak(delayMilliseconds: 0), .settled)
             }
         case .settled:
@@ -229,5 +233,15 @@ struct DeliveryTests {
         #expect(delivery.backoffBaseMilliseconds == 10)
         #expect(delivery.backoffCapMilliseconds == 20)
         #expect(delivery.state == .received)
+    }
+
+    @Test("A message early for its transaction is redelivered soon, with a short doubling delay, and dropped (acknowledged) at the 8th delivery, never dead-lettered",
+          arguments: 1...10)
+    func earlyMessage(deliveryCount: Int) {
+        var delivery = Delivery(deliveryCount: deliveryCount, maxDeliveries: 3)
+        _ = delivery.handle(.decoded)
+        let expected: Delivery.Action = deliveryCount >= 8 ? .ack : .nak(delayMilliseconds: 10 << Int64(deliveryCount - 1))
+        #expect(delivery.handle(.early(noRunYet)) == [expected])
+        #expect(delivery.state == .settled)
     }
 }

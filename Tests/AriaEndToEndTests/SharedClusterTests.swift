@@ -227,6 +227,31 @@ struct SharedClusterTests {
         await client.close()
     }
 
+    @Test("a dispatch sent ahead of a transaction that never committed is retried shortly, then dropped, never dead-lettered")
+    func orphanAheadDispatchIsDropped() async throws {
+        let cluster = try await Shared.get()
+        let admin = try await cluster.natsConnection(user: "admin", logger: quietLogger)
+        let ghost = RunID.generate(now: Date())
+        let messageID = "ghost-\(ghost)"
+        let dispatch = Envelope(type: .stepDispatch, tenant: TenantID(trusted: "demo"), run: ghost, step: StepID(trusted: "a"), createdAt: Date(), traceparent: nil,
+                                body: StepDispatchBody(skill: "echo", params: ["message": "never committed"], timeoutMilliseconds: 1000))
+        let ack = try await admin.jetStream().publish(Subjects.workIntake(pool: "default"), try Wire.encode(dispatch),
+                                                      headers: [(AriaHeader.ahead, "1")], messageID: messageID)
+        let consumer = Consumers.worker(pool: "default")
+        _ = try await until(timeout: .seconds(30), "the dispatch to be settled") {
+            try await admin.jetStream().consumerInfo(stream: Streams.work, consumer: consumer).ackFloorStreamSequence >= ack.sequence ? true : nil
+        }
+        let logDirectory = cluster.options.stateDirectory.appendingPathComponent("logs")
+        let logs = try FileManager.default.contentsOfDirectory(atPath: logDirectory.path).filter { $0.hasPrefix("worker") }
+            .map { try String(contentsOf: logDirectory.appendingPathComponent($0), encoding: .utf8) }.joined(separator: "\n")
+        let dropped = logs.split(separator: "\n").filter { $0.contains(messageID) && $0.contains("dropped a message whose transaction never committed") }
+        #expect(dropped.count == 1)
+        #expect(dropped.first?.contains("deliveries=\(Delivery.earlyDeliveries)") == true || dropped.first?.contains("\"deliveries\":\"\(Delivery.earlyDeliveries)\"") == true,
+                "it was retried up to the limit: \(dropped.first ?? "")")
+        #expect(try await scalar(cluster, "SELECT count(*) FROM dead_letters WHERE convert_from(payload, 'UTF8') LIKE $1", ["%\(ghost)%"]) == "0")
+        admin.close()
+    }
+
     @Test("http_call reaches an allowlisted loopback server; other private destinations are refused, directly and via redirect")
     func httpCallAndSSRF() async throws {
         let allowed = try await TestHTTPServer.start(host: "127.0.0.1")

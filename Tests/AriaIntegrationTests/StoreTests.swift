@@ -10,13 +10,31 @@ import Testing
 
 /// A migrated database of its own on the shared test server.
 func migratedStore(_ prefix: String, origin: String = "test") async throws -> (RunStore, PostgresPool) {
+    let (store, pool, _) = try await migratedStoreAndConfig(prefix, origin: origin)
+    return (store, pool)
+}
+
+/// ``migratedStore(_:origin:)`` with the database's configuration, for connections of the test's own.
+func migratedStoreAndConfig(_ prefix: String, origin: String = "test") async throws -> (RunStore, PostgresPool, PostgresConfig) {
     var config = try await TestPostgres.freshDatabase(prefix: prefix)
     config.sessionSettings = RunStore.sessionSettings
     let pool = PostgresPool(config: config, maxConnections: 8, logger: Logger(label: "test"))
     try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
     let store = RunStore(pool: pool, origin: origin, subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 3000))
     try await store.addTenant(TenantID(trusted: "demo"))
-    return (store, pool)
+    return (store, pool, config)
+}
+
+/// Polls `condition` (a state the test observes, e.g. in Postgres) until it holds; fails after `timeout`.
+func eventually(timeout: Duration = .seconds(10), _ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("timed out waiting until \(what)")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(5))
+    }
 }
 
 func echoPlan(_ ids: [(String, [String])]) -> Plan {
@@ -385,6 +403,78 @@ struct RunStoreTests {
         executed.withLock { $0.removeAll() }
         let none = try await finishRoot(refused, inline(limit: 32) { _, subject in subject != ownPool })
         #expect(executed.withLock { $0 }.isEmpty && none.dispatched == ["b", "c"])
+        await pool.close()
+    }
+
+    @Test("dispatch ahead: a submission hands its root dispatches over once its COMMIT is sent, marked, while it holds its runs' creation locks; only small transactions do")
+    func dispatchAhead() async throws {
+        let (store, pool, config) = try await migratedStoreAndConfig("ahead")
+        let tenant = TenantID(trusted: "demo")
+        // Hold the tenant's row: the submission's run insert (its foreign key check) waits, its transaction stays open.
+        let holder = try PostgresConnection.connect(config)
+        defer { holder.close() }
+        try holder.execute("BEGIN")
+        try holder.query("SELECT 1 FROM tenants WHERE tenant_id = 'demo' FOR UPDATE")
+        let watcher = try PostgresConnection.connect(config)
+        defer { watcher.close() }
+        let handedOver = Mutex<[OutboxMessage]>([])
+        let lockHeld = Mutex<[Bool]>([])
+        let ahead = DispatchAhead(maxSubmissions: 2) { messages in
+            handedOver.withLock { $0 += messages }
+            for message in messages {
+                guard let run = (try? Wire.decode(Envelope<StepDispatchBody>.self, from: message.payload))?.run else { continue }
+                // The transaction is open (waiting for the tenant's row) and holds the run's creation lock.
+                var held = false
+                for _ in 0..<2_000 where !held {
+                    held = (try? watcher.query("""
+                        SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND mode = 'ExclusiveLock'
+                            AND ((classid::bigint << 32) | objid::bigint) = $1
+                        """, [String(run.creationLockKey)]).rows.first?[0]) == "1"
+                    if !held { usleep(5_000) }
+                }
+                lockHeld.withLock { $0.append(held) }
+            }
+            _ = try? holder.execute("COMMIT")
+        }
+        let (outcomes, outbox) = try await store.submit([try submission(echoPlan([("a", []), ("b", [])]), key: nil, ref: "S:1")], catalog: .builtIn, ahead: ahead)
+        guard case .accepted(let run) = outcomes.first else { Issue.record("not accepted"); return }
+        let sent = handedOver.withLock { $0 }
+        #expect(sent.count == 2, "both root steps' dispatches went ahead")
+        #expect(lockHeld.withLock { $0 } == [true, true])
+        #expect(sent.allSatisfy { $0.headers.contains(OutboxMessage.Header(AriaHeader.ahead, "1")) })
+        #expect(Set(sent.map(\.messageID)).isSubset(of: Set(outbox.map(\.messageID))), "they are published after the commit as well, and their rows deleted as usual")
+        #expect(try await scalar(pool, "SELECT count(*) FROM outbox WHERE headers @> '[{\"name\": \"Aria-Ahead\"}]' AND split_part(msg_id, ':', 1) = $1", [run.description]) == "2")
+        // A worker's read of an ahead dispatch waits for the creating transaction, then finds the run.
+        let creator = try PostgresConnection.connect(config)
+        defer { creator.close() }
+        let (second, _) = try await store.submit([try submission(echoPlan([("a", [])]), key: nil, ref: "S:2")], catalog: .builtIn)
+        guard case .accepted(let waited) = second.first else { Issue.record("not accepted"); return }
+        try creator.execute("BEGIN")
+        try creator.query("SELECT pg_advisory_xact_lock($1)", [String(waited.creationLockKey)])
+        let finishing = Task {
+            try await store.finishAttempts([AttemptFinish(tenant: tenant, run: waited, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0,
+                                                          outcome: .succeeded, output: ["message": "a"], traceparent: nil, optimistic: true, worker: "w1", ahead: true)],
+                                           catalog: .builtIn).0
+        }
+        try await eventually("the result's transaction waits for the creation lock") {
+            try await scalar(pool, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'") == "1"
+        }
+        #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1", [waited.description]) == "dispatched", "nothing recorded while it waits")
+        try creator.execute("COMMIT")
+        #expect(try await finishing.value == [.record(.succeeded)])
+        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [waited.description]) == "succeeded")
+        // A dispatch ahead of a transaction that never committed finds no step, at the start and at the result.
+        let ghost = RunID.generate(now: Date())
+        let (ghostFinish, _, _) = try await store.finishAttempts([AttemptFinish(tenant: tenant, run: ghost, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0,
+                                                                                outcome: .succeeded, output: [:], traceparent: nil, optimistic: true, worker: "w1", ahead: true)], catalog: .builtIn)
+        #expect(ghostFinish == [.unknownStep])
+        let (ghostStart, _) = try await store.beginAttempts([AttemptStart(tenant: tenant, run: ghost, step: StepID(trusted: "a"), skill: "http_call", traceparent: nil, ahead: true)], worker: "w1")
+        #expect(ghostStart.map(\.action) == [.unknownStep])
+        // A transaction of more submissions than the setting allows keeps its dispatches for after the commit.
+        handedOver.withLock { $0.removeAll() }
+        let (many, manyOutbox) = try await store.submit((3...5).map { try submission(echoPlan([("a", [])]), key: nil, ref: "S:\($0)") }, catalog: .builtIn, ahead: ahead)
+        #expect(many.count == 3 && handedOver.withLock { $0 }.isEmpty)
+        #expect(!manyOutbox.contains { $0.headers.contains { $0.name == AriaHeader.ahead } })
         await pool.close()
     }
 

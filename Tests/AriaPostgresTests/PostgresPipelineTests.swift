@@ -145,4 +145,33 @@ final class ResultBox: Sendable {
         #expect(count == "0")
         await pool.close()
     }
+
+    /// `whenNextSent` runs once the statements are on the wire, before their answers are awaited: here the
+    /// pipeline waits for a lock that only the action releases, so it could not end without it.
+    @Test func actionRunsAfterTheStatementsAreSentAndBeforeTheirAnswer() async throws {
+        let config = try await TestPostgres.freshDatabase(prefix: "pipe_sent")
+        let pool = PostgresPool(config: config, maxConnections: 1, logger: testLogger)
+        let holder = try PostgresConnection.connect(config)
+        defer { holder.close() }
+        try holder.query("SELECT pg_advisory_lock(42)")
+        let released = ResultBox()
+        let (tag, runs) = try await pool.withConnection { connection -> (String?, Int) in
+            let runs = Mutex(0)
+            try connection.execute("BEGIN")
+            connection.queue("SELECT pg_advisory_xact_lock(42)")
+            connection.whenNextSent {
+                runs.withLock { $0 += 1 }
+                // The pipeline is waiting for this lock on the server now.
+                released.set((try? holder.query("SELECT pg_advisory_unlock(42)").rows.first?[0]) ?? nil)
+            }
+            let tag = try connection.query("SELECT 'sent'").rows.first?[0]
+            try connection.execute("COMMIT")
+            // Fired once: the COMMIT's round trip did not run it again.
+            return (tag, runs.withLock { $0 })
+        }
+        #expect(released.value == "t")
+        #expect(tag == "sent")
+        #expect(runs == 1)
+        await pool.close()
+    }
 }

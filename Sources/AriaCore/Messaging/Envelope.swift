@@ -240,4 +240,7 @@ public enum AriaHeader {
     public static let traceparent = "traceparent"
     /// The error code of a rejection event or an error reply.
     public static let errorCode = "Aria-Error"
+    /// On a step dispatch sent while the transaction that creates its run was still committing: the
+    /// worker waits for that transaction, and retries shortly when it finds no run yet.
+    public static let ahead = "Aria-Ahead"
 }

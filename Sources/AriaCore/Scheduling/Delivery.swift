@@ -24,6 +24,9 @@ public struct Delivery: Sendable, Equatable {
         case committed
         /// The handler failed in a way that may succeed later (database or bus down).
         case failedTransiently(AriaError)
+        /// The message overtook the transaction that makes it valid (a dispatch sent ahead of its run's
+        /// commit found no run): redeliver soon, a few times, then drop it (that transaction rolled back).
+        case early(AriaError)
         /// The service is shutting down before or during handling.
         case shutdown
     }
@@ -39,6 +42,11 @@ public struct Delivery: Sendable, Equatable {
         /// Illegal event for the state; nothing to do.
         case ignore(String)
     }
+
+    /// After this many deliveries an ``Event/early`` message is dropped (acknowledged) instead of retried.
+    public static let earlyDeliveries = 8
+    /// Base of the short redelivery backoff of ``Event/early`` messages, in milliseconds.
+    public static let earlyBackoffBaseMilliseconds: Int64 = 10
 
     /// The current state.
     public private(set) var state: State = .received
@@ -84,9 +92,13 @@ public struct Delivery: Sendable, Equatable {
             state = .settled
             if maxDeliveries > 0, deliveryCount >= maxDeliveries { return [.deadLetter(error)] }
             return [.nak(delayMilliseconds: backoffMilliseconds)]
+        case (.processing, .early):
+            state = .settled
+            if deliveryCount >= Self.earlyDeliveries { return [.ack] }
+            return [.nak(delayMilliseconds: Self.earlyBackoffBaseMilliseconds << Int64(min(deliveryCount - 1, 20)))]
         case (.settled, _):
             return [.ignore("delivery already settled")]
-        case (.received, .committed), (.received, .failedTransiently):
+        case (.received, .committed), (.received, .failedTransiently), (.received, .early):
             return [.ignore("handler result before the message was decoded")]
         case (.processing, .decoded), (.processing, .undecodable):
             return [.ignore("message already decoded")]

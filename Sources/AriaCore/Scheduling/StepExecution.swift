@@ -31,6 +31,9 @@ public struct StepExecution: Sendable, Equatable {
         /// The delivery is not for a step that should run (pending, waiting, skipped, cancelled), or the result
         /// is for a cancelled step: acknowledge and drop it.
         case drop(String)
+        /// The delivery or result names a step that does not exist: its run was never committed (a dispatch
+        /// sent ahead of a transaction that rolled back, or that has not committed yet) or is gone.
+        case unknownStep
     }
 
     /// The step's status.
