@@ -251,6 +251,16 @@ extension RunStore {
     /// With `inline`, the pure steps those runs dispatch are executed inside the transaction and recorded in
     /// turn (``InlineExecution``); their runs' cancel notices are among the scheduling results.
     public func finishAttempts(_ finishes: [AttemptFinish], catalog: SkillCatalog? = nil, inline: InlineExecution? = nil) async throws -> ([StepExecution.Action], [OutboxMessage], [SchedulingResult]) {
+        guard finishes.contains(where: { $0.assumed != nil }) else { return try await finishOnce(finishes, catalog: catalog, inline: inline) }
+        do {
+            return try await finishOnce(finishes, catalog: catalog, inline: inline)
+        } catch let error as PostgresError where error.sqlState == Self.assumptionFailed {
+            // A run changed since its dispatch described it (or a breaker is unsettled): read it after all.
+            return try await finishOnce(finishes.map { var finish = $0; finish.assumed = nil; return finish }, catalog: catalog, inline: inline)
+        }
+    }
+
+    private func finishOnce(_ finishes: [AttemptFinish], catalog: SkillCatalog?, inline: InlineExecution?) async throws -> ([StepExecution.Action], [OutboxMessage], [SchedulingResult]) {
         let subjects = subjects
         let ((actions, scheduling), outbox) = try await transaction { tx in
             tx.inline = inline
@@ -262,9 +272,42 @@ extension RunStore {
                 tx.writeDispatched()
                 scheduling += try Self.finish(executed, tx: tx, subjects: subjects, catalog: catalog).1
             }
+            tx.checkSettledBreakers()
             return (actions, scheduling)
         }
         return (actions, outbox, scheduling)
+    }
+
+    /// The runs of a batch whose every result carries its run's digest (optimistic attempts of distinct runs),
+    /// as the digests describe them, assumed instead of read: queued are the wait for the runs' creation
+    /// (ahead dispatches), a check that each run's `last_seq` is still the digest's (locking the run; the
+    /// transaction fails with ``RunStore/assumptionFailed`` otherwise), and the breakers are assumed settled
+    /// (checked at the end). Nil when the batch cannot be recorded this way.
+    private static func assumedRuns(_ finishes: [AttemptFinish], tx: StoreTransaction) -> [RunID: RunSnapshot]? {
+        var digests: [RunID: (finish: AttemptFinish, digest: RunDigest)] = [:]
+        for finish in finishes {
+            guard finish.optimistic, let digest = finish.assumed, digests[finish.run] == nil, tx.runStates[finish.run] == nil else { return nil }
+            digests[finish.run] = (finish, digest)
+        }
+        guard !digests.isEmpty else { return nil }
+        let runs = digests.keys.sorted { $0.description < $1.description }
+        for statement in awaitCreation(of: finishes.filter(\.ahead).map(\.run)) { tx.connection.queue(statement.sql, statement.parameters) }
+        tx.connection.queue("""
+            SELECT aria_assume(count(*) = $3, 'the runs are as their dispatches described them')
+            FROM (SELECT 1 FROM runs r JOIN unnest($1::uuid[], $2::bigint[]) AS u(id, s) ON r.run_id = u.id
+                  WHERE r.last_seq = u.s AND r.status = 'running' ORDER BY r.run_id FOR UPDATE OF r) AS locked
+            """, [SQL.array(runs.map(\.description)), SQL.array(runs.map { String(digests[$0]!.digest.lastSeq) }), String(runs.count)])
+        tx.assumeSettledBreakers()
+        var snapshots: [RunID: RunSnapshot] = [:]
+        for run in runs {
+            let (finish, digest) = digests[run]!
+            tx.lockedRun(run, lastSeq: digest.lastSeq)
+            var steps: [StepID: RunScheduler.StepState] = [:]
+            for step in digest.plan.steps { steps[step.stepID] = RunScheduler.StepState(status: digest.steps[step.stepID.rawValue] ?? .pending) }
+            snapshots[run] = RunSnapshot(tenant: finish.tenant, status: .running, plan: digest.plan, traceparent: finish.traceparent,
+                                         idempotencyKey: digest.idempotencyKey, steps: steps)
+        }
+        return snapshots
     }
 
     /// Records a batch of results with one statement per kind of write; with a `catalog`, then advances
@@ -283,6 +326,14 @@ extension RunStore {
                 let key = "\(finish.run) \(finish.step)"
                 phases[key] = state.phase
                 machines[key] = StepExecution(status: state.status, attempts: state.attempts, fencingToken: known[finish.run]?.fencingTokens[finish.step] ?? 0)
+            }
+        } else if catalog != nil, let assumed = assumedRuns(finishes, tx: tx) {
+            // Each run as its dispatch described it: nothing is read, the whole transaction is one round trip.
+            snapshots = assumed
+            for finish in finishes {
+                let key = "\(finish.run) \(finish.step)"
+                phases[key] = .primary
+                machines[key] = StepExecution(status: assumed[finish.run]?.steps[finish.step]?.status ?? .pending, attempts: 0, fencingToken: 0)
             }
         } else {
             let pairs = Set(finishes.map { "\($0.run) \($0.step)" }).sorted().map { $0.split(separator: " ").map(String.init) }
@@ -387,6 +438,7 @@ extension RunStore {
             var lastWasSuccess: [String: Bool] = [:]
             for item in recorded {
                 let skill = item.finish.skill
+                if tx.breakersAssumed { tx.assumedSkills.insert(skill) }
                 if item.error == nil, lastWasSuccess[skill] == true { continue }
                 lastWasSuccess[skill] = item.error == nil
                 guard tx.breakerMayChange(skill, error: item.error) else { continue }
@@ -448,11 +500,15 @@ public struct AttemptFinish: Sendable {
     /// The optimistic attempt's dispatch was sent ahead of its run's commit (``AriaHeader/ahead``): wait for
     /// the creating transaction.
     public var ahead: Bool
+    /// The run as the optimistic attempt's dispatch described it (``StepDispatchBody/run``): recorded assuming
+    /// it, without reading the run, when the whole batch has digests.
+    public var assumed: RunDigest?
 
     /// Creates a finish record.
     public init(tenant: TenantID, run: RunID, step: StepID, skill: String, attempt: Int, fencingToken: Int64, outcome: StepExecution.Outcome, output: JSONValue?, traceparent: String?,
-                optimistic: Bool = false, worker: String = "", ahead: Bool = false) {
+                optimistic: Bool = false, worker: String = "", ahead: Bool = false, assumed: RunDigest? = nil) {
         self.ahead = ahead
+        self.assumed = assumed
         self.optimistic = optimistic
         self.worker = worker
         self.tenant = tenant

@@ -270,8 +270,9 @@ extension RunStore {
                 }
             }
         }
-        if tx.inline != nil {
-            // Later rounds of inline execution start from the run as this transition left it, not from a read.
+        if tx.inline != nil || tx.digestsDispatches {
+            // Later rounds of inline execution start from the run as this transition left it, not from a read;
+            // a submission's dispatches carry it (``RunDigest``).
             var steps = machine.steps
             for (id, until) in heldBack {
                 steps[id]?.status = .waiting

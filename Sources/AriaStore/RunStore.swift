@@ -208,6 +208,7 @@ extension RunStore {
         let subjects = subjects
         return try await transaction(ahead: ahead?.publish) { tx in
             tx.dispatchesAhead = ahead != nil && catalog != nil
+            tx.digestsDispatches = catalog != nil
             let outcomes = try Self.record(inputs, tx: tx, subjects: subjects, catalog: catalog, assumingNew: assumingNew)
             var agents: Set<[String]> = []
             for input in inputs { agents.insert([input.tenant.rawValue, input.job.agent.rawValue]) }

@@ -76,19 +76,23 @@ extension StoreTransaction {
     private static let unsettled = "(state <> 'closed' OR consecutive_failures > 0)"
 
     /// Assumes, without reading them, that no skill's breaker is unsettled, so dispatches go without a read;
-    /// ``checkSettledBreakers()`` then checks the assumption for the skills dispatched.
+    /// ``checkSettledBreakers()`` then checks the assumption for the skills dispatched (and those whose
+    /// results were recorded, ``assumedSkills``).
     func assumeSettledBreakers() {
-        if breakers != nil { unsettledBreakers = [] }
+        guard breakers != nil else { return }
+        unsettledBreakers = []
+        breakersAssumed = true
     }
 
     /// Queues the check of ``assumeSettledBreakers()``: the transaction fails with
     /// ``RunStore/assumptionFailed`` if the breaker of a skill it dispatched is unsettled.
     func checkSettledBreakers() {
-        guard breakers != nil, !dispatchedSkills.isEmpty else { return }
+        let skills = dispatchedSkills.union(assumedSkills)
+        guard breakers != nil, breakersAssumed, !skills.isEmpty else { return }
         connection.queue("""
             SELECT aria_assume(NOT EXISTS (SELECT 1 FROM skill_breakers WHERE skill = ANY($1::text[]) AND \(Self.unsettled)),
                                'the breakers of the dispatched skills are closed without failures')
-            """, [SQL.array(dispatchedSkills.sorted())])
+            """, [SQL.array(skills.sorted())])
     }
 
     /// Takes the result of ``unsettledBreakersStatement()``.

@@ -195,22 +195,48 @@ public final class StoreTransaction {
 
     /// The skills of the steps this transaction dispatched.
     var dispatchedSkills = Set<String>()
+    /// Whether the breakers were assumed settled instead of read (``assumeSettledBreakers()``).
+    var breakersAssumed = false
+    /// The skills of results recorded under assumed breakers (``RunStore/finishAttempts(_:catalog:inline:)``
+    /// with digests): checked with the dispatched ones (``checkSettledBreakers()``).
+    var assumedSkills = Set<String>()
 
     /// Whether this transaction's step dispatches go out ahead of its COMMIT (a submission's, see
-    /// ``DispatchAhead``): they carry ``AriaHeader/ahead`` and are collected in ``aheadMessages``.
+    /// ``DispatchAhead``): they carry ``AriaHeader/ahead`` and are collected in ``aheadMessages`` at flush.
     var dispatchesAhead = false
     /// The step dispatches to publish once the COMMIT is sent (their rows are in the outbox as well).
     private(set) var aheadMessages: [OutboxMessage] = []
+    /// Whether a run's only dispatch of this transaction carries the run's ``RunDigest`` (a submission's new
+    /// runs): the run's state after this transaction, from ``runStates``.
+    var digestsDispatches = false
+    /// The step dispatches queued, by their index in `outbox`, to attach digests to at flush.
+    private var dispatchEnvelopes: [(index: Int, envelope: Envelope<StepDispatchBody>)] = []
+    /// The largest plan a digest carries, in steps.
+    static let digestMaxSteps = 64
 
-    /// Queues a step dispatch: like ``enqueue(subject:messageID:envelope:)``, marked and collected when the
-    /// transaction dispatches ahead.
+    /// Queues a step dispatch: like ``enqueue(subject:messageID:envelope:)``, marked when the transaction
+    /// dispatches ahead.
     func enqueueDispatch(subject: String, messageID: String, envelope: Envelope<StepDispatchBody>) throws {
         var message = OutboxMessage(tenant: envelope.tenant, subject: subject, messageID: messageID, payload: try Wire.encode(envelope))
-        if dispatchesAhead {
-            message.headers.append(OutboxMessage.Header(AriaHeader.ahead, "1"))
-            aheadMessages.append(message)
-        }
+        if dispatchesAhead { message.headers.append(OutboxMessage.Header(AriaHeader.ahead, "1")) }
+        if digestsDispatches { dispatchEnvelopes.append((outbox.count, envelope)) }
         outbox.append(message)
+    }
+
+    /// Attaches to each run's only dispatch its ``RunDigest``: the run as this transaction leaves it (its
+    /// final seq, its steps' statuses), when no step has started yet and the plan is small.
+    private func attachDigests() throws {
+        let perRun = Dictionary(grouping: dispatchEnvelopes, by: { $0.envelope.run })
+        for (run, dispatches) in perRun {
+            guard dispatches.count == 1, let run, let state = runStates[run], let plan = state.plan, plan.steps.count <= Self.digestMaxSteps,
+                  let lastSeq = lockedSeqs[run], state.steps.values.allSatisfy({ $0.attempts == 0 }), state.outputs.isEmpty else { continue }
+            var steps: [String: StepStatus] = [:]
+            for (id, step) in state.steps where step.status != .pending { steps[id.rawValue] = step.status }
+            var (index, envelope) = dispatches[0]
+            envelope.body.run = RunDigest(lastSeq: lastSeq, plan: plan, idempotencyKey: state.idempotencyKey, steps: steps)
+            outbox[index].payload = try Wire.encode(envelope)
+        }
+        dispatchEnvelopes.removeAll()
     }
 
     /// Executes pure steps inside this transaction (nil: never; see ``InlineExecution``).
@@ -372,6 +398,8 @@ public final class StoreTransaction {
     public func flush(outboxGrace: AriaDuration) throws -> OutboxBatch {
         writeDispatched()
         try emitDeferred()
+        try attachDigests()
+        aheadMessages = outbox.filter { $0.headers.contains { $0.name == AriaHeader.ahead } }
         writeRuns()
         if !events.isEmpty {
             connection.queue("""

@@ -246,7 +246,8 @@ public struct Worker: Sendable {
         do {
             let action = try await commits.finish.submit(AttemptFinish(
                 tenant: envelope.tenant, run: run, step: step, skill: body.skill, attempt: 0, fencingToken: 0,
-                outcome: outcome, output: output, traceparent: envelope.traceparent, optimistic: true, worker: context.configuration.instance, ahead: ahead))
+                outcome: outcome, output: output, traceparent: envelope.traceparent, optimistic: true, worker: context.configuration.instance, ahead: ahead,
+                assumed: body.run))
             if case .drop(let reason) = action { logger.debug("result discarded", metadata: ["reason": "\(reason)"]) }
             if action == .unknownStep { return Self.unknownStep(ahead: ahead) }
             return .committed

@@ -478,6 +478,73 @@ struct RunStoreTests {
         await pool.close()
     }
 
+    @Test("digests: a new run's single root dispatch describes the run; its pure result is recorded without reading the run, and a stale digest falls back to reading it")
+    func runDigests() async throws {
+        var config = try await TestPostgres.freshDatabase(prefix: "digest")
+        config.sessionSettings = RunStore.sessionSettings
+        // One connection, so one session: its prepared statements tell whether the run was read.
+        let pool = PostgresPool(config: config, maxConnections: 1, logger: Logger(label: "test"))
+        try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
+        let store = RunStore(pool: pool, origin: "test", subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 3000),
+                             breakers: CircuitBreakerSettings(failureThreshold: 3, cooldown: .seconds(30)))
+        let tenant = TenantID(trusted: "demo")
+        try await store.addTenant(tenant)
+        func runReads() async throws -> Int {
+            try await pool.withConnection { connection in
+                try connection.query("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT run_id::text AS run_id, tenant_id, status, plan%'").rows.first?[0]
+            }.flatMap { Int($0) } ?? -1
+        }
+        func dispatches(_ outbox: [OutboxMessage]) throws -> [Envelope<StepDispatchBody>] {
+            try outbox.filter { $0.subject == Subjects.workIntake(pool: "default") }.map { try Wire.decode(Envelope<StepDispatchBody>.self, from: $0.payload) }
+        }
+        // A chain a -> b: a is the single root; the digest is the run as the submission left it.
+        let chain = echoPlan([("a", []), ("b", ["a"])])
+        let (outcomes, outbox) = try await store.submit([try submission(chain, key: "k1", ref: "S:1")], catalog: .builtIn)
+        guard case .accepted(let run) = outcomes.first, let root = try dispatches(outbox).first else { Issue.record("no dispatch"); return }
+        let digest = try #require(root.body.run)
+        #expect(digest.plan == chain && digest.steps == ["a": .dispatched] && digest.idempotencyKey == "k1")
+        #expect(try await scalar(pool, "SELECT last_seq FROM runs WHERE run_id = $1", [run.description]) == String(digest.lastSeq))
+        // Two roots: two dispatches of one run, so neither carries a digest (the second result would find it stale).
+        let (twoRoots, twoOutbox) = try await store.submit([try submission(echoPlan([("a", []), ("b", [])]), key: nil, ref: "S:2")], catalog: .builtIn)
+        let twoDispatches = try dispatches(twoOutbox)
+        #expect(twoRoots.count == 1 && twoDispatches.count == 2 && twoDispatches.allSatisfy { $0.body.run == nil })
+        // The root's result with the digest: recorded and advanced (b dispatched) without reading the run.
+        let reads = try await runReads()
+        let (actions, next, _) = try await store.finishAttempts([AttemptFinish(
+            tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0, outcome: .succeeded,
+            output: ["message": "a"], traceparent: nil, optimistic: true, worker: "w1", assumed: digest)], catalog: .builtIn)
+        #expect(actions == [.record(.succeeded)])
+        #expect(try await runReads() == reads, "the run was not read")
+        let nextDispatches = try dispatches(next)
+        #expect(nextDispatches.map { $0.step?.rawValue } == ["b"])
+        #expect(nextDispatches.first?.body.run == nil, "only a submission's dispatches carry digests")
+        #expect(try await scalar(pool, "SELECT string_agg(kind || ':' || seq, ',' ORDER BY seq) FROM run_events WHERE run_id = $1", [run.description])
+                == "accepted:1,planned:2,step_started:3,step_succeeded:4")
+        #expect(try await scalar(pool, "SELECT last_seq FROM runs WHERE run_id = $1", [run.description]) == "4")
+        #expect(try await scalar(pool, "SELECT worker || ':' || status FROM step_attempts WHERE run_id = $1", [run.description]) == "w1:succeeded")
+        // A stale digest (the run moved on since): the transaction's check fails and the result is recorded the careful way.
+        let (staleOutcomes, staleOutbox) = try await store.submit([try submission(echoPlan([("a", [])]), key: "k3", ref: "S:3")], catalog: .builtIn)
+        guard case .accepted(let staleRun) = staleOutcomes.first, var stale = try dispatches(staleOutbox).first?.body.run else { Issue.record("no digest"); return }
+        stale.lastSeq -= 1
+        let (staleActions, _, _) = try await store.finishAttempts([AttemptFinish(
+            tenant: tenant, run: staleRun, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0, outcome: .succeeded,
+            output: ["message": "a"], traceparent: nil, optimistic: true, worker: "w1", assumed: stale)], catalog: .builtIn)
+        #expect(staleActions == [.record(.succeeded)])
+        #expect(try await runReads() == reads + 1, "the run was read after the check failed")
+        #expect(try await scalar(pool, "SELECT status || ':' || last_seq FROM runs WHERE run_id = $1", [staleRun.description]) == "succeeded:5")
+        #expect(try await scalar(pool, "SELECT count(*) FROM run_events WHERE run_id = $1 AND kind = 'step_succeeded'", [staleRun.description]) == "1")
+        // An unsettled breaker fails the assumption too: the result is still recorded, and feeds the breaker.
+        let (third, thirdOutbox) = try await store.submit([try submission(echoPlan([("a", [])]), key: "k4", ref: "S:4")], catalog: .builtIn)
+        guard case .accepted(let thirdRun) = third.first, let thirdDigest = try dispatches(thirdOutbox).first?.body.run else { Issue.record("no digest"); return }
+        _ = try await pool.withConnection { try $0.query("INSERT INTO skill_breakers (skill, state, consecutive_failures) VALUES ('echo', 'closed', 2)") }
+        let (thirdActions, _, _) = try await store.finishAttempts([AttemptFinish(
+            tenant: tenant, run: thirdRun, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0, outcome: .succeeded,
+            output: ["message": "a"], traceparent: nil, optimistic: true, worker: "w1", assumed: thirdDigest)], catalog: .builtIn)
+        #expect(thirdActions == [.record(.succeeded)])
+        #expect(try await scalar(pool, "SELECT consecutive_failures FROM skill_breakers WHERE skill = 'echo'") == "0", "the success reset the breaker's failures")
+        await pool.close()
+    }
+
     @Test("one batch with results of two runs, two of them one run's branches: each run advances once, the join is dispatched once")
     func batchAdvancesEachRunOnce() async throws {
         let (store, pool) = try await migratedStore("batchadvance")

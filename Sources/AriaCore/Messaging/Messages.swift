@@ -14,17 +14,49 @@ public struct StepDispatchBody: Codable, Sendable, Equatable {
     public var params: JSONValue
     /// The per-attempt timeout in milliseconds.
     public var timeoutMilliseconds: Int64
+    /// The run as the dispatching transaction left it, when it is small and this is its only dispatch (a new
+    /// run's single root): the worker of a pure step records its result assuming it (one round trip).
+    public var run: RunDigest?
 
     /// Creates a body.
-    public init(skill: String, params: JSONValue, timeoutMilliseconds: Int64) {
+    public init(skill: String, params: JSONValue, timeoutMilliseconds: Int64, run: RunDigest? = nil) {
         self.skill = skill
         self.params = params
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.run = run
     }
 
     enum CodingKeys: String, CodingKey {
-        case skill, params
+        case skill, params, run
         case timeoutMilliseconds = "timeout_ms"
+    }
+}
+
+/// What a dispatching transaction knew of its run when it committed: enough for the worker to advance the
+/// run without reading it. The worker's transaction checks the assumption (`runs.last_seq` unchanged) and
+/// falls back to reading the run when it fails.
+public struct RunDigest: Codable, Sendable, Equatable {
+    /// The run's `last_seq` after the dispatching transaction.
+    public var lastSeq: Int64
+    /// The run's plan.
+    public var plan: Plan
+    /// The submitter's idempotency key (carried by the run's events).
+    public var idempotencyKey: String?
+    /// The status of every step that is not `pending` (no step of a digested run has an attempt or output yet).
+    public var steps: [String: StepStatus]
+
+    /// Creates a digest.
+    public init(lastSeq: Int64, plan: Plan, idempotencyKey: String?, steps: [String: StepStatus]) {
+        self.lastSeq = lastSeq
+        self.plan = plan
+        self.idempotencyKey = idempotencyKey
+        self.steps = steps
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case plan, steps
+        case lastSeq = "last_seq"
+        case idempotencyKey = "idempotency_key"
     }
 }
 
