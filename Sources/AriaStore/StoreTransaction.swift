@@ -213,6 +213,9 @@ public final class StoreTransaction {
     private var dispatchEnvelopes: [(index: Int, envelope: Envelope<StepDispatchBody>)] = []
     /// The largest plan a digest carries, in steps.
     static let digestMaxSteps = 64
+    /// The step statuses a digest can describe by status alone (a waiting step's time or a failed step's
+    /// error would be lost: such a run gets no digest).
+    static let digestStatuses: Set<StepStatus> = [.pending, .dispatched, .skipped]
 
     /// Queues a step dispatch: like ``enqueue(subject:messageID:envelope:)``, marked when the transaction
     /// dispatches ahead.
@@ -224,12 +227,14 @@ public final class StoreTransaction {
     }
 
     /// Attaches to each run's only dispatch its ``RunDigest``: the run as this transaction leaves it (its
-    /// final seq, its steps' statuses), when no step has started yet and the plan is small.
+    /// final seq, its steps' statuses), when no step has started yet, every step is pending, dispatched or
+    /// skipped, and the plan is small.
     private func attachDigests() throws {
         let perRun = Dictionary(grouping: dispatchEnvelopes, by: { $0.envelope.run })
         for (run, dispatches) in perRun {
             guard dispatches.count == 1, let run, let state = runStates[run], let plan = state.plan, plan.steps.count <= Self.digestMaxSteps,
-                  let lastSeq = lockedSeqs[run], state.steps.values.allSatisfy({ $0.attempts == 0 }), state.outputs.isEmpty else { continue }
+                  let lastSeq = lockedSeqs[run], state.outputs.isEmpty,
+                  state.steps.values.allSatisfy({ $0.attempts == 0 && Self.digestStatuses.contains($0.status) }) else { continue }
             var steps: [String: StepStatus] = [:]
             for (id, step) in state.steps where step.status != .pending { steps[id.rawValue] = step.status }
             var (index, envelope) = dispatches[0]

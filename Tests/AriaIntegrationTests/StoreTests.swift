@@ -542,6 +542,16 @@ struct RunStoreTests {
             output: ["message": "a"], traceparent: nil, optimistic: true, worker: "w1", assumed: thirdDigest)], catalog: .builtIn)
         #expect(thirdActions == [.record(.succeeded)])
         #expect(try await scalar(pool, "SELECT consecutive_failures FROM skill_breakers WHERE skill = 'echo'") == "0", "the success reset the breaker's failures")
+        // A root held back by an open breaker waits until a time a digest cannot carry: no digest for its run.
+        _ = try await pool.withConnection { try $0.query("INSERT INTO skill_breakers (skill, state, consecutive_failures, opened_at) VALUES ('fail', 'open', 3, now())") }
+        let heldPlan = Plan(planID: "p", steps: [PlanStep(stepID: StepID(trusted: "a"), skill: "echo", params: ["message": "a"]),
+                                                 PlanStep(stepID: StepID(trusted: "b"), skill: "fail", params: ["message": "b"])])
+        let (held, heldOutbox) = try await store.submit([try submission(heldPlan, key: "k5", ref: "S:5")], catalog: .builtIn)
+        guard case .accepted(let heldRun) = held.first else { Issue.record("not accepted"); return }
+        #expect(try await scalar(pool, "SELECT string_agg(step_id || ':' || status, ',' ORDER BY step_id) FROM steps WHERE run_id = $1", [heldRun.description])
+                == "a:dispatched,b:waiting")
+        let heldDispatches = try dispatches(heldOutbox)
+        #expect(heldDispatches.count == 1 && heldDispatches.first?.body.run == nil)
         await pool.close()
     }
 
