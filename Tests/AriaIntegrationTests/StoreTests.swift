@@ -14,13 +14,15 @@ func migratedStore(_ prefix: String, origin: String = "test") async throws -> (R
     return (store, pool)
 }
 
-/// ``migratedStore(_:origin:)`` with the database's configuration, for connections of the test's own.
-func migratedStoreAndConfig(_ prefix: String, origin: String = "test") async throws -> (RunStore, PostgresPool, PostgresConfig) {
+/// ``migratedStore(_:origin:)`` with the database's configuration, for connections of the test's own; with
+/// one connection, the pool is one session (whose prepared statements tell which statements ran).
+func migratedStoreAndConfig(_ prefix: String, origin: String = "test", maxConnections: Int = 8,
+                            breakers: CircuitBreakerSettings? = nil) async throws -> (RunStore, PostgresPool, PostgresConfig) {
     var config = try await TestPostgres.freshDatabase(prefix: prefix)
     config.sessionSettings = RunStore.sessionSettings
-    let pool = PostgresPool(config: config, maxConnections: 8, logger: Logger(label: "test"))
+    let pool = PostgresPool(config: config, maxConnections: maxConnections, logger: Logger(label: "test"))
     try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
-    let store = RunStore(pool: pool, origin: origin, subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 3000))
+    let store = RunStore(pool: pool, origin: origin, subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 3000), breakers: breakers)
     try await store.addTenant(TenantID(trusted: "demo"))
     return (store, pool, config)
 }
@@ -185,12 +187,7 @@ struct RunStoreTests {
 
     @Test("a new submission is sent whole without ON CONFLICT; a duplicate fails that and is recognised the careful way")
     func submissionSentWhole() async throws {
-        var config = try await TestPostgres.freshDatabase(prefix: "whole")
-        config.sessionSettings = RunStore.sessionSettings
-        let pool = PostgresPool(config: config, maxConnections: 1, logger: Logger(label: "test"))
-        try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
-        let store = RunStore(pool: pool, origin: "test", subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 3000))
-        try await store.addTenant(TenantID(trusted: "demo"))
+        let (store, pool, _) = try await migratedStoreAndConfig("whole", maxConnections: 1)
         // The session's prepared run inserts: which way each submission took (one connection, so one session).
         func runInserts() async throws -> [String] {
             try await pool.withConnection { connection in
@@ -480,15 +477,10 @@ struct RunStoreTests {
 
     @Test("digests: a new run's single root dispatch describes the run; its pure result is recorded without reading the run, and a stale digest falls back to reading it")
     func runDigests() async throws {
-        var config = try await TestPostgres.freshDatabase(prefix: "digest")
-        config.sessionSettings = RunStore.sessionSettings
         // One connection, so one session: its prepared statements tell whether the run was read.
-        let pool = PostgresPool(config: config, maxConnections: 1, logger: Logger(label: "test"))
-        try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
-        let store = RunStore(pool: pool, origin: "test", subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 3000),
-                             breakers: CircuitBreakerSettings(failureThreshold: 3, cooldown: .seconds(30)))
+        let (store, pool, _) = try await migratedStoreAndConfig("digest", maxConnections: 1,
+                                                                 breakers: CircuitBreakerSettings(failureThreshold: 3, cooldown: .seconds(30)))
         let tenant = TenantID(trusted: "demo")
-        try await store.addTenant(tenant)
         func runReads() async throws -> Int {
             try await pool.withConnection { connection in
                 try connection.query("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT run_id::text AS run_id, tenant_id, status, plan%'").rows.first?[0]
