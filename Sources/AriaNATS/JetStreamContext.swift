@@ -104,7 +104,11 @@ public final class JetStreamContext: Sendable {
     /// Waits until every asynchronous publish is acknowledged or failed, and returns (and forgets) the
     /// failures since the previous call. Throws `.timeout` if acknowledgements are still missing after
     /// `timeout` (the failures so far are kept for the next call).
-    public func publishAsyncComplete(timeout: Duration) async throws -> [PublishFailure] {
+    ///
+    /// With `messageIDs`, returns only the failures of those messages (and of messages without an id):
+    /// the failures of other publishers' messages stay for them, so concurrent publishers on one context
+    /// never take each other's failures.
+    public func publishAsyncComplete(timeout: Duration, messageIDs: Set<String>? = nil) async throws -> [PublishFailure] {
         let js = handle
         try await BlockingPool.shared.run {
             var options = jsPubOptions()
@@ -112,7 +116,8 @@ public final class JetStreamContext: Sendable {
             options.MaxWait = max(1, timeout.natsMilliseconds)
             try natsCheck(js_PublishAsyncComplete(js.pointer, &options), "JetStream async publish complete")
         }
-        return failures.takeAll()
+        guard let messageIDs else { return failures.takeAll() }
+        return failures.take(messageIDs: messageIDs)
     }
 
     // MARK: Streams
@@ -291,8 +296,29 @@ final class JetStreamHandle: @unchecked Sendable {
 final class PublishFailureCollector: Sendable {
     private let failures = Mutex<[PublishFailure]>([])
 
+    /// The most failures kept unclaimed (the oldest go first): a publisher that never asks for its
+    /// failures cannot grow the list without bound.
+    static let capacity = 10_000
+
     /// Records a failure.
-    func add(_ failure: PublishFailure) { failures.withLock { $0.append(failure) } }
+    func add(_ failure: PublishFailure) {
+        failures.withLock { failures in
+            failures.append(failure)
+            if failures.count > Self.capacity { failures.removeFirst(failures.count - Self.capacity) }
+        }
+    }
+
+    /// Returns and forgets the failures of `messageIDs` and those without an id; keeps the others.
+    func take(messageIDs: Set<String>) -> [PublishFailure] {
+        failures.withLock { failures in
+            var taken: [PublishFailure] = [], kept: [PublishFailure] = []
+            for failure in failures {
+                if let id = failure.messageID, !messageIDs.contains(id) { kept.append(failure) } else { taken.append(failure) }
+            }
+            failures = kept
+            return taken
+        }
+    }
 
     /// Returns and forgets the recorded failures.
     func takeAll() -> [PublishFailure] {

@@ -158,7 +158,8 @@ public final class OutboxRelay: Service, Sendable {
             }
         }
         do {
-            let failures = try await jetStream.publishAsyncComplete(timeout: .seconds(5))
+            // Only this batch's failures: the sweeper's and the publisher's batches run concurrently.
+            let failures = try await jetStream.publishAsyncComplete(timeout: .seconds(5), messageIDs: Set(batch.map(\.messageID)))
             for failure in failures {
                 if let id = failure.messageID { failedIDs.insert(id) }
                 logger.warning("outbox publish not acknowledged; the sweeper will retry", metadata: ["subject": "\(failure.subject)", "error": "\(failure.error)"])

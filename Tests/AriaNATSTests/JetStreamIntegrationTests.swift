@@ -301,6 +301,25 @@ extension NATSIntegrationTests {
             #expect(try await js.publishAsyncComplete(timeout: .seconds(1)).isEmpty)
         }
     }
+
+    /// Publishers sharing a context take only their own messages' failures; the others wait for theirs.
+    @Test func asyncPublishFailuresGoToTheirPublisher() async throws {
+        try await withNATS { nats in
+            let connection = try await nats.admin()
+            defer { connection.close() }
+            let js = try connection.jetStream()
+            _ = try await js.addOrUpdateStream(StreamConfig(name: "SMALL", subjects: ["small"], maxMessages: 1, discard: .new))
+            try js.publishAsync("small", "kept".bytes, messageID: "first")
+            _ = try await js.publishAsyncComplete(timeout: .seconds(10), messageIDs: ["first"])
+            // The stream is full: both fail, one published for each of two publishers.
+            try js.publishAsync("small", "a".bytes, messageID: "mine")
+            try js.publishAsync("small", "b".bytes, messageID: "theirs")
+            let mine = try await js.publishAsyncComplete(timeout: .seconds(10), messageIDs: ["mine"])
+            #expect(mine.map(\.messageID) == ["mine"])
+            let theirs = try await js.publishAsyncComplete(timeout: .seconds(10), messageIDs: ["theirs", "other"])
+            #expect(theirs.map(\.messageID) == ["theirs"])
+            #expect(try await js.publishAsyncComplete(timeout: .seconds(1)).isEmpty)
+        }
 }
 
 /// A sum shared between tasks.
@@ -320,4 +339,6 @@ func fetchSome(_ subscription: PullSubscription, max: Int, within: Duration = .s
         messages = try await subscription.fetch(max: max, timeout: deadline - ContinuousClock.now)
     }
     return messages
+
+    }
 }
