@@ -21,6 +21,8 @@ public final class OutboxRelay: Service, Sendable {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let published = Atomic<Int>(0)
+    /// Messages published ahead of their commit (``publishAhead(_:)``), by id, with when they went.
+    private let sentAhead = Mutex<[String: ContinuousClock.Instant]>([:])
     /// Rows whose every message was acknowledged, deleted together once `deleteDelay` has passed.
     private let acknowledgedRows = Mutex<[Int64]>([])
     private let deleteDelay: AriaDuration
@@ -53,17 +55,26 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     /// Publishes messages of a transaction whose COMMIT is still on its way (``DispatchAhead``), at once, on
-    /// the calling thread, without waiting for the bus. Their rows are published and deleted after the
-    /// commit as usual (``publish(_:)``; the bus drops the repeat as a duplicate), so a failure here only
-    /// costs the head start.
+    /// the calling thread, without waiting for the bus. When the committed rows come to ``publish(_:)``,
+    /// such a message is not published again: its acknowledgement is awaited with the rest of the batch,
+    /// and its row deleted, or kept for the sweeper if the bus refused it. One that could not be sent here
+    /// goes out then as usual, so a failure here only costs the head start.
     public func publishAhead(_ messages: [OutboxMessage]) {
+        var sent: [String] = []
         for message in messages {
             do {
                 try jetStream.publishAsync(message.subject, message.payload,
                                            headers: message.headers.map { ($0.name, $0.value) }, messageID: message.messageID)
+                sent.append(message.messageID)
             } catch {
                 logger.debug("publishing ahead of the commit failed; it goes out after the commit", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
             }
+        }
+        let now = ContinuousClock.now
+        sentAhead.withLock { ahead in
+            for id in sent { ahead[id] = now }
+            // The messages of transactions that rolled back never come to `publish(_:)`: forget them.
+            if ahead.count > 1_000 { ahead = ahead.filter { now - $0.value < .seconds(120) } }
         }
     }
 
@@ -147,7 +158,13 @@ public final class OutboxRelay: Service, Sendable {
     private func send(_ batch: [OutboxMessage]) async {
         var failedIDs = Set<String>()
         var sent: [OutboxMessage] = []
+        let sentAhead = sentAhead.withLock { ahead in Set(batch.compactMap { ahead.removeValue(forKey: $0.messageID) == nil ? nil : $0.messageID }) }
         for message in batch {
+            if sentAhead.contains(message.messageID) {
+                // Already on the bus: only its acknowledgement (or failure) is awaited below.
+                sent.append(message)
+                continue
+            }
             do {
                 try jetStream.publishAsync(message.subject, message.payload,
                                            headers: message.headers.map { ($0.name, $0.value) }, messageID: message.messageID)

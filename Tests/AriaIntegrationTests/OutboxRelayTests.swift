@@ -63,4 +63,38 @@ struct OutboxRelayTests {
         await nats.stop()
         await pool.close()
     }
+
+    @Test("a dispatch published ahead of its commit is not published again with its committed rows, and its row is deleted")
+    func aheadDispatchIsPublishedOnce() async throws {
+        let (store, pool) = try await migratedStore("relay_ahead")
+        let nats = try await TestNATS.start(config: "jetstream {}\n", environment: [:])
+        let logger = Logger(label: "test")
+        let connection = try await NATSConnection.connect(NATSConnectOptions(urls: [nats.url], name: "relay"), logger: logger)
+        let jetStream = try connection.jetStream()
+        try await BusProvisioner(jetStream: jetStream, logger: logger).provision(try BusSettings())
+        // A duplicate window far shorter than the time until the commit's rows are published: a second
+        // publication of the dispatch would be stored as a second message.
+        var work = try #require(try BusSettings().streams.first { $0.name == Streams.work })
+        work.duplicateWindow = .milliseconds(100)
+        _ = try await jetStream.addOrUpdateStream(work)
+        let relay = OutboxRelay(store: store, jetStream: jetStream, sweepInterval: AriaDuration(milliseconds: 60_000),
+                                deleteDelay: AriaDuration(milliseconds: 10), logger: logger)
+        let running = Task { try await relay.run() }
+        let ahead = DispatchAhead(maxSubmissions: 8) { relay.publishAhead($0) }
+        let (_, outbox) = try await store.submit([try submission(echoPlan([("a", [])]), key: "k1", ref: "S:1")], catalog: .builtIn, ahead: ahead)
+        #expect(outbox.contains { $0.subject == Subjects.workIntake(pool: "default") })
+        // Let the duplicate window pass (a time-based expiry, nothing to await), then hand over the committed rows.
+        try await Task.sleep(for: .milliseconds(300))
+        relay.publish(outbox)
+        try await eventually("the committed rows to be published and deleted") {
+            try await scalar(pool, "SELECT count(*) FROM outbox") == "0"
+        }
+        #expect(try await jetStream.streamInfo(Streams.work).messages == 1, "the dispatch is on the bus once")
+        #expect(relay.publishedCount == outbox.count)
+        running.cancel()
+        _ = try? await running.value
+        connection.close()
+        await nats.stop()
+        await pool.close()
+    }
 }
