@@ -186,7 +186,8 @@ extension RunStore {
     ///
     /// With `ahead` (and at most `ahead.maxSubmissions` inputs), the root steps' dispatches are handed to
     /// `ahead.publish` as soon as the COMMIT is sent: see ``DispatchAhead``. They stay in the returned
-    /// outbox messages as well, to be published (a duplicate the bus drops) and deleted as usual.
+    /// outbox messages as well: the relay deletes their rows once the bus acknowledged them, and publishes
+    /// any that could not go ahead (``OutboxRelay/publishAhead(_:)``).
     public func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog? = nil, ahead: DispatchAhead? = nil) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let ahead = ahead.flatMap { inputs.count <= $0.maxSubmissions ? $0 : nil }
         if optimism.mayAssume() {
