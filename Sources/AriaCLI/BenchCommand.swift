@@ -36,14 +36,46 @@ struct BenchCommand: AsyncParsableCommand {
             postgresSettings: (statements ? ["shared_preload_libraries": "pg_stat_statements"] : [:]).merging(postgresSettings.compactMap(Self.pair)) { _, new in new })
         print("starting a local cluster in \(state.path) (workers: \(workers); settings: \(settings.isEmpty ? "defaults" : settings.joined(separator: " ")))")
         let cluster = try await LocalCluster.up(options, logger: logger)
+        // Ctrl-C or SIGTERM from now on stops the cluster before exiting, instead of leaving it running.
+        let keepState = stateDir != nil
+        let interrupted = Mutex(false)
+        let interrupts = Self.onInterrupt { signal in
+            interrupted.withLock { $0 = true }
+            print("interrupted: stopping the local cluster")
+            fflush(nil)
+            await cluster.down()
+            if !keepState { try? FileManager.default.removeItem(at: state) }
+            Foundation.exit(128 + signal)
+        }
+        defer { interrupts.forEach { $0.cancel() } }
+        print("cluster ready; running the scenarios")
+        fflush(nil)
         do {
             try await runScenarios(cluster, logger: logger)
         } catch {
+            // Stopping the cluster fails the scenarios; the interrupt's handler then ends the process.
+            if interrupted.withLock({ $0 }) { try? await Task.sleep(for: .seconds(120)) }
             await cluster.down()
             throw error
         }
         await cluster.down()
         if stateDir == nil { try? FileManager.default.removeItem(at: state) }
+    }
+
+    /// Runs `handler` once, in a task, when the process gets SIGINT or SIGTERM (which then no longer end it
+    /// by themselves). Cancel the returned sources to stop watching.
+    static func onInterrupt(_ handler: @escaping @Sendable (Int32) async -> Void) -> [any DispatchSourceSignal] {
+        let fired = Mutex(false)
+        return [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                guard fired.withLock({ fired in defer { fired = true }; return !fired }) else { return }
+                Task { await handler(number) }
+            }
+            source.resume()
+            return source
+        }
     }
 
     /// `NAME=VALUE` split at the first `=`; nil without one.

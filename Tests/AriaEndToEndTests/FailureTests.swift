@@ -1,6 +1,7 @@
 import AriaBus
 import AriaCLI
 import AriaCore
+import AriaLocalCluster
 import AriaNATS
 import AriaTestSupport
 import Foundation
@@ -176,6 +177,47 @@ struct FailureTests {
         admin.close()
         await client.close()
         await TestCluster.stop(cluster)
+    }
+
+    @Test("aria bench stopped with SIGINT stops its local cluster: none of its servers or services keeps running")
+    func interruptedBenchStopsItsCluster() async throws {
+        let name = "aria-bench-interrupt-\(UUID().uuidString.prefix(8))"
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent(name)
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).log")
+        defer {
+            try? FileManager.default.removeItem(at: state)
+            try? FileManager.default.removeItem(at: log)
+        }
+        let bench = try ManagedProcess(name: "bench", executable: LocalCluster.executableDirectory.appendingPathComponent("aria").path,
+                                       arguments: ["bench", "--state-dir", state.path, "--jobs", "1000000", "--workers", "1"], logFile: log)
+        try await bench.waitForLog("cluster ready; running the scenarios", timeout: .seconds(120))
+        // The cluster's processes: its services (pid files) and its servers (their command lines name the state directory).
+        let runDirectory = state.appendingPathComponent("run")
+        let services = try FileManager.default.contentsOfDirectory(atPath: runDirectory.path).filter { $0.hasSuffix(".pid") }
+            .compactMap { Int32((try? String(contentsOf: runDirectory.appendingPathComponent($0), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") }
+        let servers = processes(mentioning: state.path)
+        #expect(services.count == 4 && servers.count >= 2, "gateway, planner, scheduler, worker; nats-server and postgres")
+        bench.signal(SIGINT)
+        #expect(await bench.waitForExit(timeout: .seconds(60)))
+        #expect(bench.exitStatus == 128 + SIGINT)
+        #expect(try String(contentsOf: log, encoding: .utf8).contains("interrupted: stopping the local cluster"))
+        for pid in services + servers { #expect(!isAlive(pid), "process \(pid) of the cluster still runs") }
+    }
+
+    /// Live processes whose command line contains `text`.
+    private func processes(mentioning text: String) -> [Int32] {
+        let all = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return all.compactMap(Int32.init).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(text) && isAlive(pid)
+        }
+    }
+
+    /// Whether `pid` runs (a zombie, ended but not yet reaped, does not).
+    private func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
     }
 
     @Test("a full submit stream answers publishers with overloaded")
