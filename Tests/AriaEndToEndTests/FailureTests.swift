@@ -16,15 +16,16 @@ import Glibc
 struct FailureTests {
     @Test("SIGKILL a worker holding sleep steps: its open attempts are taken over by the other worker")
     func killedWorkerStepsAreTakenOver() async throws {
-        // A short ack wait (longer than the step timeout, as in production) so redelivery comes quickly.
+        // A short ack wait (longer than the step timeout, as in production) so redelivery comes quickly. The
+        // steps sleep 5 s: all four must be running at once on a machine loaded by other tests.
         let cluster = try await TestCluster.start(
             name: "kill", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 1],
-            environment: ["ARIA_BUS_WORK_ACK_WAIT": "4s"])
+            environment: ["ARIA_BUS_WORK_ACK_WAIT": "7s"])
         let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
         let collector = EventCollector(try client.subscribeEvents())
         var runs: [RunID] = []
         for index in 0..<4 {
-            let reply = try await client.createJob(planJob([["step_id": "nap", "skill": "sleep", "timeout": "3s", "params": ["duration": "2s"]],
+            let reply = try await client.createJob(planJob([["step_id": "nap", "skill": "sleep", "timeout": "6s", "params": ["duration": "5s"]],
                                                             ["step_id": "after", "skill": "echo", "depends_on": ["nap"], "params": ["i": .int(Int64(index))]]]),
                                                    idempotencyKey: nil)
             runs.append(try #require(reply.run))
@@ -189,7 +190,8 @@ struct FailureTests {
             try? FileManager.default.removeItem(at: log)
         }
         let bench = try ManagedProcess(name: "bench", executable: LocalCluster.executableDirectory.appendingPathComponent("aria").path,
-                                       arguments: ["bench", "--state-dir", state.path, "--jobs", "1000000", "--workers", "1"], logFile: log)
+                                       arguments: ["bench", "--state-dir", state.path, "--workers", "1", "--jobs", "1000", "--sequential", "3000",
+                                                   "--chains", "10", "--sequential-chains", "10", "--fanouts", "2"], logFile: log)
         try await bench.waitForLog("cluster ready; running the scenarios", timeout: .seconds(120))
         // The cluster's processes: its services (pid files) and its servers (their command lines name the state directory).
         let runDirectory = state.appendingPathComponent("run")
