@@ -180,9 +180,7 @@ extension RunStore {
     /// (``RunStore/lockCreation(of:)``). Statements after this one in the same round trip see the committed
     /// rows (each statement of a read-committed transaction takes a new snapshot). Empty when `runs` is.
     static func awaitCreation(of runs: [RunID]) -> [PostgresStatement] {
-        guard !runs.isEmpty else { return [] }
-        return [PostgresStatement("SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) AS k",
-                                  [SQL.array(Set(runs.map(\.creationLockKey)).sorted().map(String.init))])]
+        runs.isEmpty ? [] : [lockCreation(of: runs, shared: true)]
     }
 
     /// The runs of `finishes` as this transaction's last transitions left them, if it knows them all.

@@ -152,9 +152,10 @@ extension RunID {
 }
 
 extension RunStore {
-    /// Takes the creation locks of `runs` (exclusive, until the transaction ends), in key order.
-    static func lockCreation(of runs: [RunID]) -> PostgresStatement {
-        PostgresStatement("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k",
+    /// Takes the creation locks of `runs` until the transaction ends, in key order: exclusive for the
+    /// transaction creating them, shared for one waiting for it (``awaitCreation(of:)``).
+    static func lockCreation(of runs: [RunID], shared: Bool = false) -> PostgresStatement {
+        PostgresStatement("SELECT pg_advisory_xact_lock\(shared ? "_shared" : "")(k) FROM unnest($1::bigint[]) AS k",
                           [SQL.array(Set(runs.map(\.creationLockKey)).sorted().map(String.init))])
     }
 }

@@ -220,7 +220,9 @@ public final class StoreTransaction {
     /// Queues a step dispatch: like ``enqueue(subject:messageID:envelope:)``, marked when the transaction
     /// dispatches ahead.
     func enqueueDispatch(subject: String, messageID: String, envelope: Envelope<StepDispatchBody>) throws {
-        var message = OutboxMessage(tenant: envelope.tenant, subject: subject, messageID: messageID, payload: try Wire.encode(envelope))
+        // With digests, the payload is encoded once, at flush, when the run's digest is known.
+        var message = OutboxMessage(tenant: envelope.tenant, subject: subject, messageID: messageID,
+                                    payload: digestsDispatches ? [] : try Wire.encode(envelope))
         if dispatchesAhead { message.headers.append(OutboxMessage.Header(AriaHeader.ahead, "1")) }
         if digestsDispatches { dispatchEnvelopes.append((outbox.count, envelope)) }
         outbox.append(message)
@@ -230,18 +232,22 @@ public final class StoreTransaction {
     /// final seq, its steps' statuses), when no step has started yet, every step is pending, dispatched or
     /// skipped, and the plan is small.
     private func attachDigests() throws {
-        let perRun = Dictionary(grouping: dispatchEnvelopes, by: { $0.envelope.run })
-        for (run, dispatches) in perRun {
-            guard dispatches.count == 1, let run, let state = runStates[run], let plan = state.plan, plan.steps.count <= Self.digestMaxSteps,
-                  let lastSeq = lockedSeqs[run], state.outputs.isEmpty,
-                  state.steps.values.allSatisfy({ $0.attempts == 0 && Self.digestStatuses.contains($0.status) }) else { continue }
-            var steps: [String: StepStatus] = [:]
-            for (id, step) in state.steps where step.status != .pending { steps[id.rawValue] = step.status }
-            var (index, envelope) = dispatches[0]
-            envelope.body.run = RunDigest(lastSeq: lastSeq, plan: plan, idempotencyKey: state.idempotencyKey, steps: steps)
+        let dispatchCounts = Dictionary(dispatchEnvelopes.map { ($0.envelope.run, 1) }, uniquingKeysWith: +)
+        for (index, var envelope) in dispatchEnvelopes {
+            if let run = envelope.run, dispatchCounts[run] == 1, let digest = digest(of: run) { envelope.body.run = digest }
             outbox[index].payload = try Wire.encode(envelope)
         }
         dispatchEnvelopes.removeAll()
+    }
+
+    /// The digest of `run` as this transaction leaves it, if a digest can describe it (see ``attachDigests()``).
+    private func digest(of run: RunID) -> RunDigest? {
+        guard let state = runStates[run], let plan = state.plan, plan.steps.count <= Self.digestMaxSteps,
+              let lastSeq = lockedSeqs[run], state.outputs.isEmpty,
+              state.steps.values.allSatisfy({ $0.attempts == 0 && Self.digestStatuses.contains($0.status) }) else { return nil }
+        var steps: [String: StepStatus] = [:]
+        for (id, step) in state.steps where step.status != .pending { steps[id.rawValue] = step.status }
+        return RunDigest(lastSeq: lastSeq, plan: plan, idempotencyKey: state.idempotencyKey, steps: steps)
     }
 
     /// Executes pure steps inside this transaction (nil: never; see ``InlineExecution``).
