@@ -255,7 +255,7 @@ struct LeaseAndLedgerTests {
             name: "lease-expiry", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 1],
             environment: ["ARIA_BUS_WORK_ACK_WAIT": "2s", "ARIA_RECONCILE_INTERVAL": "300ms", "ARIA_RECONCILE_IDLE_AFTER": "1s"])
         let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
-        let run = try #require(try await client.createJob(planJob([["step_id": "nap", "skill": "sleep", "timeout": "10s", "params": ["duration": "1500ms"]]]), idempotencyKey: nil).run)
+        let run = try #require(try await client.createJob(planJob([["step_id": "nap", "skill": "sleep", "timeout": "10s", "params": ["duration": "3s"]]]), idempotencyKey: nil).run)
         try await waitUntilStepRuns(cluster, run: run)
         // Freeze worker-1 mid-step: no heartbeats, no lease renewals; its lease runs out.
         let frozen = try #require(cluster.process("worker-1"))

@@ -105,7 +105,7 @@ struct FailureTests {
     func gracefulDrain() async throws {
         let cluster = try await TestCluster.start(name: "drain", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 1])
         let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
-        let run = try #require(try await client.createJob(planJob([["step_id": "nap", "skill": "sleep", "params": ["duration": "1500ms"]]]), idempotencyKey: nil).run)
+        let run = try #require(try await client.createJob(planJob([["step_id": "nap", "skill": "sleep", "params": ["duration": "3s"]]]), idempotencyKey: nil).run)
         try await waitUntilStepRuns(cluster, run: run)
         let worker = try #require(cluster.process("worker-1"))
         worker.signal(SIGTERM)
