@@ -400,7 +400,8 @@ enum ProcessCPU {
     }
 }
 
-/// Follows the events of submitted jobs: `accepted` (matched by idempotency key) and `succeeded`.
+/// Follows the ends of submitted jobs: `succeeded`, `failed` and `rejected`, each matched to its job by the
+/// idempotency key it carries.
 final class RunTracker: Sendable {
     struct State {
         var publishedAt: [String: Date] = [:]
@@ -415,9 +416,9 @@ final class RunTracker: Sendable {
     /// Tracks the runs of `client`'s jobs; a wait fails as soon as `deadService` names a service that exited.
     init(client: AriaClient, deadService: @escaping @Sendable () -> String?) throws {
         self.deadService = deadService
-        // Only the events the benchmark needs (not the step events), so the client spends as little of the
-        // machine's CPU as it can: the system under test shares the two cores with it.
-        let subscriptions = try [RunEventKind.accepted, .succeeded, .failed, .rejected].map { try client.subscribeEvents(kind: $0) }
+        // Only the events that end a run (they carry the job's idempotency key), so the client spends as
+        // little of the machine's CPU as it can: the system under test shares the two cores with it.
+        let subscriptions = try [RunEventKind.succeeded, .failed, .rejected].map { try client.subscribeEvents(kind: $0) }
         let box = StateBox()
         task = Task {
             await withDiscardingTaskGroup { group in
@@ -441,8 +442,8 @@ final class RunTracker: Sendable {
         let state = Mutex(State())
         func apply(_ event: Envelope<RunEventBody>, run: RunID, at now: Date) {
             state.withLock { state in
+                if let key = event.body.idempotencyKey { state.runByKey[key] = run }
                 switch event.body.kind {
-                case .accepted: if let key = event.body.idempotencyKey { state.runByKey[key] = run }
                 case .succeeded: state.finishedAt[run] = now
                 case .failed, .rejected: state.failed[run] = event.body.error?.description ?? event.body.kind.rawValue
                 default: return
@@ -450,7 +451,7 @@ final class RunTracker: Sendable {
             }
             signal.yield()
         }
-        /// Yields after each event that may complete a wait (accepted or terminal), so waiters need not poll.
+        /// Yields after each event that may complete a wait, so waiters need not poll.
         let (changes, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 

@@ -2,6 +2,10 @@
 /// one. Unloaded, every request commits at once (no added latency); under load, one transaction carries
 /// many requests, cutting commits and round trips.
 ///
+/// With nothing in flight, a request commits on its caller's task: no task is started for it, so an
+/// unloaded commit costs no hop to another thread of the pool. Requests that arrive meanwhile queue, and a
+/// lane starts for them once it ends.
+///
 /// At most `lanes` transactions run at once, each carrying at most `maxBatch` requests. The first lane
 /// starts at once for any request; a further lane only once `spill` requests wait, so a burst does not
 /// split into transactions of one request each while the first is in flight. When a batch of several
@@ -28,13 +32,38 @@ public actor GroupCommitter<Request: Sendable, Response: Sendable> {
 
     /// Commits `request` (with whatever else is waiting) and returns its response.
     public func submit(_ request: Request) async throws -> Response {
-        try await withCheckedThrowingContinuation { continuation in
+        if running == 0 && !Task.isCancelled {
+            return try await commitAlone(request)
+        }
+        return try await withCheckedThrowingContinuation { continuation in
             queue.append((request, continuation))
             if running == 0 || (running < lanes && queue.count >= spill) {
                 running += 1
                 Task { await self.drain() }
             }
         }
+    }
+
+    /// Commits `request` on the caller's task as the only lane, then starts a lane for what queued meanwhile.
+    private func commitAlone(_ request: Request) async throws -> Response {
+        running += 1
+        let result: Result<Response, any Error>
+        do {
+            let responses = try await commit([request])
+            if responses.count == 1, let response = responses.first {
+                result = .success(response)
+            } else {
+                result = .failure(GroupCommitError(message: "commit returned \(responses.count) responses for 1 request"))
+            }
+        } catch {
+            result = .failure(error)
+        }
+        running -= 1
+        if !queue.isEmpty && running == 0 {
+            running += 1
+            Task { await self.drain() }
+        }
+        return try result.get()
     }
 
     private func drain() async {

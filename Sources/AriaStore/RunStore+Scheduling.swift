@@ -254,17 +254,17 @@ extension RunStore {
                 case .succeed:
                     let output = plan.map { runOutput(plan: $0, outputs: renderedOutputs) } ?? .object([:])
                     tx.endRun(run, status: .succeeded, output: output.jsonString)
-                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .succeeded, status: .succeeded, output: output), traceparent: traceparent)
+                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .succeeded, status: .succeeded, idempotencyKey: idempotencyKey, output: output), traceparent: traceparent)
                 case .fail(let error):
                     tx.endRun(run, status: .failed, error: try SQL.json(error))
-                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .failed, status: .failed, error: error), traceparent: traceparent)
+                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .failed, status: .failed, idempotencyKey: idempotencyKey, error: error), traceparent: traceparent)
                 case .reject(let error):
                     tx.endRun(run, status: .rejected, error: try SQL.json(error))
                     try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .rejected, status: .rejected, idempotencyKey: idempotencyKey, error: error), traceparent: traceparent)
                 case .cancelRun(let reason):
                     let error = AriaError(.runCancelled, reason)
                     tx.endRun(run, status: .cancelled, error: try SQL.json(error))
-                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .cancelled, status: .cancelled, reason: reason), traceparent: traceparent)
+                    try tx.emitNext(tenant: tenant, run: run, body: RunEventBody(kind: .cancelled, status: .cancelled, idempotencyKey: idempotencyKey, reason: reason), traceparent: traceparent)
                 case .ignore:
                     break
                 }

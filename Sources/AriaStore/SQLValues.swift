@@ -12,14 +12,30 @@ enum SQL {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
             guard let value else { bytes.append(contentsOf: "NULL".utf8); continue }
             bytes.append(UInt8(ascii: "\""))
-            for byte in value.utf8 {
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
-                bytes.append(byte)
-            }
+            Self.appendEscaped(value, to: &bytes)
             bytes.append(UInt8(ascii: "\""))
         }
         bytes.append(UInt8(ascii: "}"))
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `value`'s UTF-8 with `"` and `\` escaped by a backslash, copying the runs between them whole.
+    private static func appendEscaped(_ value: String, to bytes: inout [UInt8]) {
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        let copied: Void? = value.utf8.withContiguousStorageIfAvailable { buffer in
+            var start = 0
+            for index in buffer.indices where buffer[index] == quote || buffer[index] == backslash {
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start..<index]))
+                bytes.append(backslash)
+                start = index
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start...]))
+        }
+        guard copied == nil else { return }
+        for byte in value.utf8 {
+            if byte == quote || byte == backslash { bytes.append(backslash) }
+            bytes.append(byte)
+        }
     }
 
     /// A `bytea` parameter in hex format.

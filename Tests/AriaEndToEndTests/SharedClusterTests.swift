@@ -69,6 +69,9 @@ struct SharedClusterTests {
         #expect(Set(runs).count == 200)
         let terminal = try await collector.waitForTerminal(runs, timeout: .seconds(120))
         #expect(terminal.values.allSatisfy { $0.body.kind == .succeeded })
+        // Each terminal event names its job's idempotency key, so a submitter can follow outcomes alone.
+        let keys = (0..<100).flatMap { ["e2e-\(batch)-d\($0)", "e2e-\(batch)-c\($0)"] }
+        #expect(terminal.values.compactMap(\.body.idempotencyKey).sorted() == keys.sorted())
         let ids = "{" + runs.map(\.description).joined(separator: ",") + "}"
         // Exactly one terminal event per run, and seq 1...n without gaps, in the store.
         #expect(try await scalar(cluster, "SELECT count(*) FROM run_events WHERE run_id = ANY($1::uuid[]) AND kind IN ('succeeded','failed','rejected')", [ids]) == "200")

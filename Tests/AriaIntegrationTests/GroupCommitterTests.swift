@@ -94,3 +94,33 @@ import Testing
         #expect(try await first.value == 0)
     }
 }
+
+/// The unloaded path: a lone request commits on its caller's task, and its failure reaches the caller.
+@Suite struct GroupCommitterAloneTests {
+    /// The task a commit ran on, seen from inside the commit closure.
+    final class TaskRecorder: Sendable {
+        let tasks = Mutex<[Int]>([])
+        func record() { tasks.withLock { $0.append(withUnsafeCurrentTask { $0?.hashValue ?? 0 }) } }
+    }
+
+    @Test func aLoneRequestCommitsOnItsCallersTask() async throws {
+        let recorder = TaskRecorder()
+        let committer = GroupCommitter<Int, Int>(lanes: 2, maxBatch: 64) { batch in
+            recorder.record()
+            return batch.map { $0 + 1 }
+        }
+        let caller = withUnsafeCurrentTask { $0?.hashValue ?? -1 }
+        #expect(try await committer.submit(1) == 2)
+        #expect(try await committer.submit(5) == 6)
+        #expect(recorder.tasks.withLock { $0 } == [caller, caller])
+    }
+
+    struct Refused: Error, Equatable {}
+
+    @Test func aLoneRequestsFailureReachesItsCaller() async throws {
+        let committer = GroupCommitter<Int, Int>(lanes: 2, maxBatch: 64) { _ in throw Refused() }
+        await #expect(throws: Refused.self) { try await committer.submit(1) }
+        let short = GroupCommitter<Int, Int>(lanes: 2, maxBatch: 64) { _ in [] }
+        await #expect(throws: GroupCommitError.self) { try await short.submit(1) }
+    }
+}

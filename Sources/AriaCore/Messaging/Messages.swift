@@ -74,7 +74,8 @@ public struct RunEventBody: Codable, Sendable, Equatable {
     public var kind: RunEventKind
     /// The run's status after the event.
     public var status: RunStatus?
-    /// The submitter's idempotency key (rejections and acceptance), so a publisher can match its job.
+    /// The submitter's idempotency key (acceptance, rejection and the run's end: `succeeded`, `failed`,
+    /// `cancelled`), so a publisher can match its job and its outcome.
     public var idempotencyKey: String?
     /// The step concerned.
     public var step: StepID?
