@@ -17,6 +17,9 @@ public struct Gateway: Sendable {
     let tenants: TenantDirectory
     /// How new runs' first dispatches go out ahead of their commit (nil: off).
     let ahead: DispatchAhead?
+    /// How submissions execute the pure steps they dispatch (nil: off): `echo`, `fail` and
+    /// `json_transform`, inside the transaction that records the run (``InlineExecution``).
+    let inline: InlineExecution?
 
     /// Creates the gateway over a connected context.
     public init(context: ServiceContext, catalog: SkillCatalog = .builtIn) {
@@ -27,6 +30,8 @@ public struct Gateway: Sendable {
         let relay = context.relay
         ahead = context.configuration.dispatchAhead > 0
             ? DispatchAhead(maxSubmissions: context.configuration.dispatchAhead) { relay.publishAhead($0) } : nil
+        inline = InlineExecution.pure(pureBuiltInSkills(catalog), limit: context.configuration.gatewayInlineSteps,
+                                      instance: context.configuration.instance, logger: context.logger)
     }
 
     /// The gateway's components: the submit consumer and the API responder.
@@ -105,7 +110,7 @@ public struct Gateway: Sendable {
         }
         guard !inputs.isEmpty else { return outcomes }
         do {
-            let (results, outbox) = try await context.store.submit(inputs.map(\.input), catalog: validator.catalog, ahead: ahead)
+            let (results, outbox) = try await context.store.submit(inputs.map(\.input), catalog: validator.catalog, ahead: ahead, inline: inline)
             context.relay.publish(outbox)
             for (offset, result) in results.enumerated() {
                 let input = inputs[offset].input
@@ -134,7 +139,7 @@ public struct Gateway: Sendable {
 
     private func recordOne(_ input: SubmissionInput, message: NATSMessage) async -> HandlingOutcome {
         do {
-            let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog, ahead: ahead)
+            let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog, ahead: ahead, inline: inline)
             context.relay.publish(outbox)
             if case .conflict(let existing) = results.first {
                 try await rejectConflict(input, existing: existing, message: message)
@@ -165,7 +170,7 @@ public struct Gateway: Sendable {
         switch await intake(payload: payload, subject: submitSubject, idempotencyKey: idempotencyKey, traceparentHeader: traceparent, submissionRef: nil) {
         case .record(let input):
             do {
-                let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog, ahead: ahead)
+                let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog, ahead: ahead, inline: inline)
                 context.relay.publish(outbox)
                 switch results.first {
                 case .accepted(let run): return .success(run: run, status: .accepted, duplicate: false)

@@ -263,17 +263,25 @@ extension RunStore {
         let ((actions, scheduling), outbox) = try await transaction { tx in
             tx.inline = inline
             var (actions, scheduling) = try Self.finish(finishes, tx: tx, subjects: subjects, catalog: catalog)
-            while let inline, !tx.inlineDispatches.isEmpty {
-                let executed = tx.inlineDispatches.map(inline.execute)
-                tx.inlineDispatches.removeAll()
-                // Their dispatch marks are written before their results.
-                tx.writeDispatched()
-                scheduling += try Self.finish(executed, tx: tx, subjects: subjects, catalog: catalog).1
-            }
+            scheduling += try Self.executeInline(tx: tx, subjects: subjects, catalog: catalog)
             tx.checkSettledBreakers()
             return (actions, scheduling)
         }
         return (actions, outbox, scheduling)
+    }
+
+    /// Executes the pure steps `tx` took for inline execution (``StoreTransaction/inline``) and records their
+    /// results, which may dispatch (and execute) further steps, until none is left or the limit is reached.
+    static func executeInline(tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?) throws -> [SchedulingResult] {
+        var scheduling: [SchedulingResult] = []
+        while let inline = tx.inline, !tx.inlineDispatches.isEmpty {
+            let executed = tx.inlineDispatches.map(inline.execute)
+            tx.inlineDispatches.removeAll()
+            // Their dispatch marks are written before their results.
+            tx.writeDispatched()
+            scheduling += try finish(executed, tx: tx, subjects: subjects, catalog: catalog).1
+        }
+        return scheduling
     }
 
     /// The runs of a batch whose every result carries its run's digest (optimistic attempts of distinct runs),

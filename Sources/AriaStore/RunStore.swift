@@ -189,16 +189,21 @@ extension RunStore {
     /// `ahead.publish` as soon as the COMMIT is sent: see ``DispatchAhead``. They stay in the returned
     /// outbox messages as well: the relay deletes their rows once the bus acknowledged them, and publishes
     /// any that could not go ahead (``OutboxRelay/publishAhead(_:)``).
-    public func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog? = nil, ahead: DispatchAhead? = nil) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
+    ///
+    /// With `inline`, the pure steps the new runs dispatch are executed inside this transaction and recorded
+    /// in turn (``InlineExecution``), as a worker's result transaction does: a run of pure steps only ends
+    /// in the transaction that records it.
+    public func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog? = nil, ahead: DispatchAhead? = nil,
+                       inline: InlineExecution? = nil) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let ahead = ahead.flatMap { inputs.count <= $0.maxSubmissions ? $0 : nil }
         if optimism.mayAssume() {
             do {
-                return try await submit(inputs, catalog: catalog, assumingNew: true, ahead: ahead)
+                return try await submit(inputs, catalog: catalog, assumingNew: true, ahead: ahead, inline: inline)
             } catch let error as PostgresError where error.sqlState == Self.uniqueViolation || error.sqlState == Self.assumptionFailed {
                 optimism.assumptionFailed()
             }
         }
-        return try await submit(inputs, catalog: catalog, assumingNew: false, ahead: ahead)
+        return try await submit(inputs, catalog: catalog, assumingNew: false, ahead: ahead, inline: inline)
     }
 
     /// SQLSTATE of a failed `aria_assume` (migration 5).
@@ -206,11 +211,13 @@ extension RunStore {
     /// SQLSTATE `unique_violation`.
     static let uniqueViolation = "23505"
 
-    private func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool, ahead: DispatchAhead?) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
+    private func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool, ahead: DispatchAhead?,
+                        inline: InlineExecution?) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let subjects = subjects
         return try await transaction(ahead: ahead?.publish) { tx in
             tx.dispatchesAhead = ahead != nil && catalog != nil
             tx.digestsDispatches = catalog != nil
+            tx.inline = catalog != nil ? inline : nil
             let outcomes = try Self.record(inputs, tx: tx, subjects: subjects, catalog: catalog, assumingNew: assumingNew)
             var agents: Set<[String]> = []
             for input in inputs { agents.insert([input.tenant.rawValue, input.job.agent.rawValue]) }
@@ -304,6 +311,8 @@ extension RunStore {
             }
             outcomes.append(.accepted(run))
         }
+        // Pure steps the new runs dispatched, executed here when the caller asked for it (nothing to cancel yet).
+        if let catalog { _ = try executeInline(tx: tx, subjects: subjects, catalog: catalog) }
         if assumingNew { tx.checkSettledBreakers() }
         return outcomes
     }

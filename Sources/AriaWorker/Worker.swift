@@ -65,35 +65,9 @@ public struct Worker: Sendable {
     /// of its own pool that compute their output at once (``InlineSkill``), checked against their schemas
     /// as on any other path, and recorded as optimistic attempts of this worker.
     func inlineExecution() -> InlineExecution? {
-        let limit = context.configuration.workerInlineSteps
-        guard limit > 0 else { return nil }
-        let ownPool = Subjects.workIntake(pool: context.configuration.workerPool), skills = skills
-        let worker = context.configuration.instance, logger = context.logger
-        return InlineExecution(limit: limit, accepts: { skill, subject in
-            subject == ownPool && skills.skills[skill] is any InlineSkill && skills.skills[skill]?.descriptor.pure == true
-        }, execute: { dispatch in
-            let body = dispatch.body
-            let context = SkillContext(tenant: dispatch.tenant, run: dispatch.run, step: dispatch.step, attempt: 0,
-                                       idempotencyKey: executionKey(run: dispatch.run, step: dispatch.step, phase: .primary))
-            let (outcome, output) = Self.executeInline(skills.skills[body.skill] as? any InlineSkill, body, context: context, logger: logger)
-            return AttemptFinish(tenant: dispatch.tenant, run: dispatch.run, step: dispatch.step, skill: body.skill, attempt: 0, fencingToken: 0,
-                                 outcome: outcome, output: output, traceparent: dispatch.traceparent, optimistic: true, worker: worker)
-        })
-    }
-
-    /// Executes an inline skill with the same input and output checks as ``execute(_:context:logger:)``.
-    static func executeInline(_ skill: (any InlineSkill)?, _ body: StepDispatchBody, context: SkillContext, logger: Logger) -> (StepExecution.Outcome, JSONValue?) {
-        guard let skill else {
-            return (.failed(AriaError(.unknownSkill, "this worker pool has no skill '\(body.skill)'", category: .permanent)), nil)
-        }
-        if let refused = SkillContract.refuseInput(skill, body.params) { return refused }
-        do {
-            return SkillContract.checkOutput(skill, try skill.executeInline(body.params, context: context), logger: logger)
-        } catch let error as AriaError {
-            return (.failed(error), nil)
-        } catch {
-            return (.failed(AriaError(.skillFailed, "\(error)")), nil)
-        }
+        let ownPool = Subjects.workIntake(pool: context.configuration.workerPool)
+        return InlineExecution.pure(skills.skills.values.compactMap { $0 as? any InlineSkill }, limit: context.configuration.workerInlineSteps,
+                                    instance: context.configuration.instance, logger: context.logger) { $0 == ownPool }
     }
 
     /// How an attempt's execution ended on this worker.
@@ -238,7 +212,7 @@ public struct Worker: Sendable {
         let skillContext = SkillContext(tenant: envelope.tenant, run: run, step: step, attempt: 0, idempotencyKey: key)
         // A skill that computes its output at once needs no task for its timeout.
         let (outcome, output) = if let skill = skills.skills[body.skill] as? any InlineSkill {
-            Self.executeInline(skill, body, context: skillContext, logger: logger)
+            InlineExecution.run(skill, body, context: skillContext, logger: logger)
         } else {
             await execute(body, context: skillContext, logger: logger)
         }
@@ -298,7 +272,10 @@ public struct Worker: Sendable {
             return .failure(AriaError(.internal, "skill cancelled", category: .transient))
         }
         switch result {
-        case .success(let output): return SkillContract.checkOutput(skill, output, logger: logger)
+        case .success(let output):
+            let checked = SkillContract.checkOutput(skill, output)
+            InlineExecution.logIfInvalidOutput(checked.0, skill: skill, logger: logger)
+            return checked
         case .failure(let error): return (.failed(error), nil)
         }
     }

@@ -286,7 +286,9 @@ struct LeaseAndLedgerTests {
     func watchdog() async throws {
         let cluster = try await TestCluster.start(
             name: "watchdog", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 0],
-            environment: ["ARIA_WATCHDOG_AFTER": "2s", "ARIA_RECONCILE_INTERVAL": "300ms", "ARIA_RECONCILE_IDLE_AFTER": "1s"])
+            environment: ["ARIA_WATCHDOG_AFTER": "2s", "ARIA_RECONCILE_INTERVAL": "300ms", "ARIA_RECONCILE_IDLE_AFTER": "1s",
+                          // The echo step must wait for a worker (there is none), not run in the gateway.
+                          "ARIA_GATEWAY_INLINE_STEPS": "0"])
         let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
         // No worker: the step is dispatched and never starts.
         let run = try #require(try await client.createJob(echoJob("nobody home"), idempotencyKey: nil).run)
@@ -330,7 +332,9 @@ struct LeaseAndLedgerTests {
 
     @Test("inline execution: a chain of pure steps runs inside the transactions of the worker that recorded the root's result; only the root's dispatch crosses the bus")
     func inlineChain() async throws {
-        let cluster = try await TestCluster.start(name: "inline", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 1])
+        // The gateway sends the root to the worker (its own inline execution is tested in the shared cluster).
+        let cluster = try await TestCluster.start(name: "inline", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 1],
+                                                  environment: ["ARIA_GATEWAY_INLINE_STEPS": "0"])
         let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
         let admin = try await cluster.natsConnection(user: "admin", logger: quietLogger)
         let js = try admin.jetStream()

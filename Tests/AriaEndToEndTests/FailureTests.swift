@@ -142,7 +142,9 @@ struct FailureTests {
     func reconcilerRecoversDeletedMessages() async throws {
         let cluster = try await TestCluster.start(
             name: "reconcile", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 0],
-            environment: ["ARIA_RECONCILE_INTERVAL": "300ms", "ARIA_RECONCILE_IDLE_AFTER": "1s", "ARIA_RECONCILE_DISPATCHED_AFTER": "2s"])
+            environment: ["ARIA_RECONCILE_INTERVAL": "300ms", "ARIA_RECONCILE_IDLE_AFTER": "1s", "ARIA_RECONCILE_DISPATCHED_AFTER": "2s",
+                          // Every run must leave intents on the streams: none ends in the gateway.
+                          "ARIA_GATEWAY_INLINE_STEPS": "0"])
         let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
         let admin = try await cluster.natsConnection(user: "admin", logger: quietLogger)
         let js = try admin.jetStream()

@@ -31,9 +31,10 @@ func presence(_ cluster: LocalCluster) async throws -> [WorkerPresence] {
 struct PoolAndPresenceTests {
     @Test("a two-pool plan runs each step on a worker of its pool; a pool-B step waits for a pool-B worker and never runs on pool A")
     func twoPoolPlan() async throws {
+        // The gateway executes no pure step itself here: every step goes to a worker of its pool.
         let cluster = try await TestCluster.start(
             name: "pools", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 1],
-            environment: ["ARIA_SKILL_POOLS": "sleep=slow", "ARIA_BUS_WORKERS_TTL": "3s"], poolWorkers: ["slow": 1])
+            environment: ["ARIA_SKILL_POOLS": "sleep=slow", "ARIA_BUS_WORKERS_TTL": "3s", "ARIA_GATEWAY_INLINE_STEPS": "0"], poolWorkers: ["slow": 1])
         let client = try await cluster.client(tenant: TenantID(trusted: "demo"), logger: quietLogger)
         let plan = planJob([
             ["step_id": "a", "skill": "echo", "params": ["message": "one"]],

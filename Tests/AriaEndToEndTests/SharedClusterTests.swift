@@ -80,6 +80,8 @@ struct SharedClusterTests {
                                   HAVING min(seq) = 1 AND max(seq) = count(*) AND count(*) = 5) ok
             """, [ids]) == "200")
         #expect(try await scalar(cluster, "SELECT count(*) FROM runs WHERE idempotency_key LIKE $1", ["e2e-\(batch)-%"]) == "200")
+        // Each one-step echo job ran in the gateway's transaction that recorded it (inline execution).
+        #expect(try await scalar(cluster, "SELECT count(*) FROM step_attempts WHERE run_id = ANY($1::uuid[]) AND worker LIKE 'gateway-%'", [ids]) == "200")
         // The published events of each run arrived gapless too.
         for run in runs.prefix(20) {
             #expect(collector.events(run: run).compactMap(\.seq).sorted() == [1, 2, 3, 4, 5])
@@ -287,6 +289,28 @@ struct SharedClusterTests {
         let terminal = try await client.watch(run, timeout: .seconds(30)) { _ in }
         #expect(terminal.body.kind == .succeeded)
         #expect(terminal.body.output == ["shape": ["result": ["ann"]]])
+        await client.close()
+    }
+
+    @Test("the gateway executes a run's pure first step while recording it; a non-pure step goes to a worker, which executes the pure step after it")
+    func gatewayInlineExecution() async throws {
+        let cluster = try await Shared.get()
+        let client = try await Shared.client()
+        let run = try #require(try await client.createJob(planJob([
+            ["step_id": "a", "skill": "echo", "params": ["x": "from the gateway"]],
+            ["step_id": "b", "skill": "sleep", "depends_on": ["a"], "params": ["duration": "10ms"]],
+            ["step_id": "c", "skill": "echo", "depends_on": ["b"], "params": ["y": "{{steps.a.output.x}}"]],
+        ]), idempotencyKey: "gateway-inline-\(UUID().uuidString.prefix(8))").run)
+        let terminal = try await client.watch(run, timeout: .seconds(30)) { _ in }
+        #expect(terminal.body.kind == .succeeded)
+        #expect(terminal.body.output == ["c": ["y": "from the gateway"]])
+        let workers = try await query(cluster, "SELECT step_id, worker FROM step_attempts WHERE run_id = $1 ORDER BY step_id", [run.description])
+            .map { "\($0["step_id"] ?? ""):\($0["worker"] ?? "")" }
+        #expect(workers.count == 3)
+        #expect(workers.first?.hasPrefix("a:gateway-") == true, "\(workers)")
+        #expect(workers.dropFirst().allSatisfy { $0.contains(":worker-") }, "\(workers)")
+        #expect(workers.count == 3 && workers[1].split(separator: ":")[1] == workers[2].split(separator: ":")[1],
+                "c ran inline in the transaction of the worker that recorded b")
         await client.close()
     }
 

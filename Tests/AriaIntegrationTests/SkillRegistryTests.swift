@@ -141,7 +141,9 @@ struct SkillRegistryTests {
 
     @Test("a worker fails a step whose rendered input breaks the schema without running it, and a step whose output breaks the schema")
     func workerChecksInputAndOutput() async throws {
-        let cluster = try await TestCluster.start(name: "contract", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 0], tenants: ["demo"])
+        // The gateway executes no step itself here: the worker in this process has its own `echo`.
+        let cluster = try await TestCluster.start(name: "contract", replicas: ["gateway": 1, "planner": 1, "scheduler": 1, "worker": 0], tenants: ["demo"],
+                                                  environment: ["ARIA_GATEWAY_INLINE_STEPS": "0"])
         let logger = Logger(label: "test.worker")
         let configuration = try ServiceConfiguration(service: "worker", reader: ConfigReader(environment: cluster.environment(service: "worker", index: 7)))
         let context = try await ServiceContext.connect(service: "worker", configuration: configuration, logger: logger)

@@ -1,6 +1,7 @@
 import AriaBus
 import AriaCore
 import AriaPostgres
+import AriaRuntime
 import AriaStore
 import AriaTestSupport
 import Foundation
@@ -400,6 +401,59 @@ struct RunStoreTests {
         executed.withLock { $0.removeAll() }
         let none = try await finishRoot(refused, inline(limit: 32) { _, subject in subject != ownPool })
         #expect(executed.withLock { $0 }.isEmpty && none.dispatched == ["b", "c"])
+        await pool.close()
+    }
+
+    @Test("inline execution at submission: the pure steps a new run dispatches run in the transaction that records it; others, and those past the limit, are dispatched")
+    func inlineExecutionAtSubmission() async throws {
+        let (store, pool) = try await migratedStore("inline_submit")
+        let work = Subjects.workIntake(pool: "default")
+        let gateway = InlineExecution.pure(pureBuiltInSkills(.builtIn), limit: 32, instance: "gateway-t", logger: Logger(label: "test"))
+        func dispatched(_ outbox: [OutboxMessage], _ run: RunID) throws -> [String] {
+            try outbox.filter { $0.subject == work && $0.messageID.hasPrefix(run.description) }
+                .map { try Wire.decode(Envelope<StepDispatchBody>.self, from: $0.payload).step?.rawValue ?? "" }.sorted()
+        }
+        // A one-step echo job ends in its submission's transaction.
+        let one = Plan(planID: "p", steps: [PlanStep(stepID: StepID(trusted: "e"), skill: "echo", params: ["i": 7])])
+        let (first, firstOutbox) = try await store.submit([try submission(one, key: "k-one", ref: "S:1")], catalog: .builtIn, inline: gateway)
+        guard case .accepted(let run) = first[0] else { Issue.record("not accepted"); return }
+        #expect(try dispatched(firstOutbox, run).isEmpty, "nothing went to the bus")
+        #expect(try await scalar(pool, "SELECT status || ':' || (output->'e'->>'i') FROM runs WHERE run_id = $1", [run.description]) == "succeeded:7")
+        #expect(try await scalar(pool, "SELECT string_agg(kind, ',' ORDER BY seq) FROM run_events WHERE run_id = $1", [run.description])
+                == "accepted,planned,step_started,step_succeeded,succeeded")
+        #expect(try await scalar(pool, "SELECT count(*) = max(seq) FROM run_events WHERE run_id = $1", [run.description]) == "t")
+        #expect(try await scalar(pool, "SELECT body->'body'->>'idempotency_key' FROM run_events WHERE run_id = $1 AND kind = 'succeeded'", [run.description]) == "k-one")
+        #expect(try await scalar(pool, "SELECT worker || ':' || status FROM step_attempts WHERE run_id = $1", [run.description]) == "gateway-t:succeeded")
+        #expect(try await scalar(pool, "SELECT count(*) FROM outbox WHERE subject = $1", [work]) == "0")
+        // A chain whose second step is not pure: the first runs here, the second is dispatched, the third waits.
+        let mixed = Plan(planID: "p", steps: [
+            PlanStep(stepID: StepID(trusted: "a"), skill: "echo", params: ["m": "a"]),
+            PlanStep(stepID: StepID(trusted: "b"), skill: "sleep", params: ["duration": "1ms"], dependsOn: [StepID(trusted: "a")]),
+            PlanStep(stepID: StepID(trusted: "c"), skill: "echo", params: ["m": "c"], dependsOn: [StepID(trusted: "b")]),
+        ])
+        // A failing pure root fails its run here, with the key on the `failed` event.
+        let failing = Plan(planID: "p", steps: [PlanStep(stepID: StepID(trusted: "f"), skill: "fail", params: ["message": "no"])])
+        let (outcomes, outbox) = try await store.submit([try submission(mixed, key: "k-mixed", ref: "S:2"),
+                                                         try submission(failing, key: "k-fail", ref: "S:3")], catalog: .builtIn, inline: gateway)
+        guard case .accepted(let mixedRun) = outcomes[0], case .accepted(let failedRun) = outcomes[1] else { Issue.record("not accepted"); return }
+        #expect(try dispatched(outbox, mixedRun) == ["b"])
+        #expect(try await scalar(pool, "SELECT string_agg(step_id || ':' || status, ',' ORDER BY step_id) FROM steps WHERE run_id = $1", [mixedRun.description])
+                == "a:succeeded,b:dispatched,c:pending")
+        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [mixedRun.description]) == "running")
+        #expect(try await scalar(pool, "SELECT status || ':' || (error->>'code') FROM runs WHERE run_id = $1", [failedRun.description]) == "failed:skill_failed")
+        #expect(try await scalar(pool, "SELECT body->'body'->>'idempotency_key' FROM run_events WHERE run_id = $1 AND kind = 'failed'", [failedRun.description]) == "k-fail")
+        // A limit of one: the chain's first step runs here, the next is dispatched.
+        let chain = echoPlan([("x", []), ("y", ["x"]), ("z", ["y"])])
+        let limited = InlineExecution.pure(pureBuiltInSkills(.builtIn), limit: 1, instance: "gateway-t", logger: Logger(label: "test"))
+        let (third, thirdOutbox) = try await store.submit([try submission(chain, key: nil, ref: "S:4")], catalog: .builtIn, inline: limited)
+        guard case .accepted(let chainRun) = third[0] else { Issue.record("not accepted"); return }
+        #expect(try dispatched(thirdOutbox, chainRun) == ["y"])
+        #expect(try await scalar(pool, "SELECT string_agg(step_id || ':' || status, ',' ORDER BY step_id) FROM steps WHERE run_id = $1", [chainRun.description])
+                == "x:succeeded,y:dispatched,z:pending")
+        // Off (no inline execution): the root is dispatched as before.
+        let (fourth, fourthOutbox) = try await store.submit([try submission(one, key: nil, ref: "S:5")], catalog: .builtIn)
+        guard case .accepted(let plainRun) = fourth[0] else { Issue.record("not accepted"); return }
+        #expect(try dispatched(fourthOutbox, plainRun) == ["e"])
         await pool.close()
     }
 
