@@ -18,7 +18,7 @@ public struct Gateway: Sendable {
     /// How new runs' first dispatches go out ahead of their commit (nil: off).
     let ahead: DispatchAhead?
     /// How submissions execute the pure steps they dispatch (nil: off): `echo`, `fail` and
-    /// `json_transform`, inside the transaction that records the run (``InlineExecution``).
+    /// `json_transform` of the default pool, inside the transaction that records the run (``InlineExecution``).
     let inline: InlineExecution?
 
     /// Creates the gateway over a connected context.
@@ -30,8 +30,16 @@ public struct Gateway: Sendable {
         let relay = context.relay
         ahead = context.configuration.dispatchAhead > 0
             ? DispatchAhead(maxSubmissions: context.configuration.dispatchAhead) { relay.publishAhead($0) } : nil
-        inline = InlineExecution.pure(pureBuiltInSkills(catalog), limit: context.configuration.gatewayInlineSteps,
-                                      instance: context.configuration.instance, logger: context.logger)
+        inline = Self.inlineExecution(catalog: catalog, configuration: context.configuration, logger: context.logger)
+    }
+
+    /// How a gateway executes pure steps inline (nil: off): the pure built-in skills as `catalog` configures
+    /// them, only when routed to the default pool (a skill routed to a pool of its own runs on that pool's
+    /// workers), at most `ARIA_GATEWAY_INLINE_STEPS` per transaction.
+    public static func inlineExecution(catalog: SkillCatalog, configuration: ServiceConfiguration, logger: Logger) -> InlineExecution? {
+        let defaultPool = Subjects.workIntake(pool: SkillDescriptor.defaultPool)
+        return InlineExecution.pure(pureBuiltInSkills(catalog), limit: configuration.gatewayInlineSteps,
+                                    instance: configuration.instance, logger: logger) { $0 == defaultPool }
     }
 
     /// The gateway's components: the submit consumer and the API responder.

@@ -124,6 +124,15 @@ public struct InlineDispatch: Sendable {
     public var body: StepDispatchBody
     /// The run's trace context.
     public var traceparent: String?
+
+    /// Creates a dispatch taken for inline execution.
+    public init(tenant: TenantID, run: RunID, step: StepID, body: StepDispatchBody, traceparent: String?) {
+        self.tenant = tenant
+        self.run = run
+        self.step = step
+        self.body = body
+        self.traceparent = traceparent
+    }
 }
 
 /// The outbox's stand-in for a transaction's events: the `subject` of its row (never published) and the

@@ -36,9 +36,9 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
     /// records it commits, instead of after, when the transaction carries at most this many submissions.
     /// 0 turns it off. Default 8.
     public var dispatchAhead: Int
-    /// `ARIA_GATEWAY_INLINE_STEPS`: the most steps of pure skills (`echo`, `fail`, `json_transform`) a
-    /// gateway executes inside the transaction that records their run, instead of dispatching them to a
-    /// worker (inline execution). 0 turns it off. Default 32.
+    /// `ARIA_GATEWAY_INLINE_STEPS`: the most steps of pure skills (`echo`, `fail`, `json_transform`, when
+    /// routed to the default pool) a gateway executes inside the transaction that records their run, instead
+    /// of dispatching them to a worker (inline execution). 0 turns it off. Default 32.
     public var gatewayInlineSteps: Int
     /// `ARIA_WORKER_POOL`: the skill pool this worker serves. Default `default`.
     public var workerPool: String
@@ -89,7 +89,7 @@ public struct ServiceConfiguration: Sendable, CustomStringConvertible {
         workerInlineSteps = try reader.int("ARIA_WORKER_INLINE_STEPS", default: 32, range: 0...1024)
         dispatchAhead = try reader.int("ARIA_DISPATCH_AHEAD", default: 8, range: 0...1024)
         gatewayInlineSteps = try reader.int("ARIA_GATEWAY_INLINE_STEPS", default: 32, range: 0...1024)
-        workerPool = reader.string("ARIA_WORKER_POOL", default: "default")
+        workerPool = reader.string("ARIA_WORKER_POOL", default: SkillDescriptor.defaultPool)
         guard SubjectSafeName.isValid(workerPool) else {
             throw AriaError(.invalidConfiguration, "ARIA_WORKER_POOL must match [a-z0-9_-]{1,64}")
         }

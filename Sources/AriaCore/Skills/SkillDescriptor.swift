@@ -43,6 +43,8 @@ public struct SkillDescriptor: Sendable, Equatable {
     public var description: String
     /// The worker pool whose workers execute it.
     public var pool: String
+    /// The pool of skills not routed elsewhere (`ARIA_SKILL_POOLS`), and of workers not told otherwise.
+    public static let defaultPool = "default"
     /// The per-attempt timeout when a step sets none.
     public var defaultTimeout: AriaDuration
     /// The risk class (see ``SkillRisk``).
@@ -70,7 +72,7 @@ public struct SkillDescriptor: Sendable, Equatable {
     ///
     /// - Throws: ``JSONSchemaError`` when a schema does not compile or an `x-aria-duration` is malformed.
     public init(
-        name: String, version: String, description: String, pool: String = "default", defaultTimeout: AriaDuration,
+        name: String, version: String, description: String, pool: String = defaultPool, defaultTimeout: AriaDuration,
         risk: SkillRisk = .external, pure: Bool = false, inputSchema: JSONValue = ["type": "object"], outputSchema: JSONValue = true,
         configuration: JSONValue = [:]
     ) throws(JSONSchemaError) {
