@@ -17,7 +17,7 @@ for ((round = 1; round <= rounds; round++)); do
   for dir in "$a" "$b"; do
     echo "== $dir (round $round)"
     before=$(busy)
-    (cd "$dir" && "$(swift build -c release --show-bin-path)/aria" bench "$@" | grep -E '^\| (A|B|F) ')
+    (cd "$dir" && "$(swift build -c release --show-bin-path)/aria" bench "$@" | grep -E '^\| (A|B|F|W) ')
     after=$(busy)
     awk -v d=$((after - before)) -v hz="$hz" 'BEGIN { printf "machine CPU: %.2f s\n", d / hz }'
   done

@@ -98,6 +98,8 @@ struct BenchCommand: AsyncParsableCommand {
         let processesAfter = ProcessCPU.snapshot(cluster)
         let aSeq = try await oneAtATime(tracker, client: client, count: sequential, label: "A one at a time", job: Self.echoJob)
         let processesAfterSequential = ProcessCPU.snapshot(cluster)
+        // The same one-step job with a skill only a worker executes (`echo` is pure: the gateway runs it).
+        _ = try await oneAtATime(tracker, client: client, count: sequential, label: "W one at a time: one-step sleep 0 ms (worker)", job: Self.workerJob)
         let b = try await burst(tracker, client: client, count: chains, label: "B burst: 3-step chain", job: Self.chainJob)
         let bSeq = try await oneAtATime(tracker, client: client, count: sequentialChains, label: "B one at a time", job: Self.chainJob)
         let f = try await burst(tracker, client: client, count: fanouts, label: "F burst: 1 -> 20 -> 1", job: Self.fanOutJob)
@@ -122,6 +124,11 @@ struct BenchCommand: AsyncParsableCommand {
 
     static func echoJob(_ index: Int) -> [UInt8] {
         AriaClient.jobMessage(agent: "bench", plan: ["steps": [["step_id": "echo", "skill": "echo", "params": ["i": .int(Int64(index))]]]])
+    }
+
+    /// A one-step job a worker must execute: `sleep` is not pure, so no gateway runs it inline.
+    static func workerJob(_: Int) -> [UInt8] {
+        AriaClient.jobMessage(agent: "bench", plan: ["steps": [["step_id": "nap", "skill": "sleep", "params": ["duration": 0]]]])
     }
 
     static func chainJob(_ index: Int) -> [UInt8] {
