@@ -99,15 +99,15 @@ struct BenchCommand: AsyncParsableCommand {
         let aSeq = try await oneAtATime(tracker, client: client, count: sequential, label: "A one at a time", job: Self.echoJob)
         let processesAfterSequential = ProcessCPU.snapshot(cluster)
         // The same one-step job with a skill only a worker executes (`echo` is pure: the gateway runs it).
-        _ = try await oneAtATime(tracker, client: client, count: sequential, label: "W one at a time: one-step sleep 0 ms (worker)", job: Self.workerJob)
+        let wSeq = try await oneAtATime(tracker, client: client, count: sequential, label: "W one at a time: one-step sleep 0 ms (worker)", job: Self.workerJob)
         let b = try await burst(tracker, client: client, count: chains, label: "B burst: 3-step chain", job: Self.chainJob)
-        let bSeq = try await oneAtATime(tracker, client: client, count: sequentialChains, label: "B one at a time", job: Self.chainJob)
+        _ = try await oneAtATime(tracker, client: client, count: sequentialChains, label: "B one at a time", job: Self.chainJob)
         let f = try await burst(tracker, client: client, count: fanouts, label: "F burst: 1 -> 20 -> 1", job: Self.fanOutJob)
         print("")
-        print(try await hopReport(pool, runs: a.runs, title: "Per-hop latency, A burst (ms, Postgres timestamps)"))
-        print(try await hopReport(pool, runs: aSeq.runs, title: "Per-hop latency, A one at a time (ms)"))
-        print(try await hopReport(pool, runs: bSeq.runs, title: "Per-hop latency, B one at a time (ms, first step)"))
-        print(try await stepReport(pool, runs: bSeq.runs, title: "Per-step latency, B one at a time (ms, p50)"))
+        // A's and B's steps are pure: a gateway executes them in the transaction that records the run (all
+        // hops 0), except past its inline limit in a burst; W's step goes to a worker.
+        print(try await hopReport(pool, runs: a.runs, title: "Per-hop latency, A burst (ms, Postgres timestamps; the runs whose step went to a worker, past a gateway transaction's inline limit)"))
+        print(try await hopReport(pool, runs: wSeq.runs, title: "Per-hop latency, W one at a time (ms; a worker executes the step)"))
         print(try await clientReport(pool, aSeq, title: "Where a one-at-a-time A job's time goes (ms; client clock and Postgres transaction starts, same host)"))
         print(ProcessCPU.report(before: processesBefore, after: processesAfter, jobs: jobs,
                                 title: "CPU per A job by process (ms; the A burst, from /proc/<pid>/stat; Postgres processes that ended meanwhile, e.g. autovacuum workers, not counted)"))
@@ -230,6 +230,8 @@ struct BenchCommand: AsyncParsableCommand {
         ]).joined(separator: "\n")
     }
 
+    /// Dispatch, start and end of the runs' first steps that a worker executed (a gateway's inline
+    /// executions have no hops).
     func hopReport(_ pool: PostgresPool, runs: [RunID], title: String) async throws -> String {
         guard !runs.isEmpty else { return "" }
         let ids = "{" + runs.map(\.description).joined(separator: ",") + "}"
@@ -238,7 +240,7 @@ struct BenchCommand: AsyncParsableCommand {
                 WITH first_step AS (
                     SELECT DISTINCT ON (s.run_id) s.run_id, s.dispatched_at, a.started_at, s.finished_at
                     FROM steps s JOIN step_attempts a ON a.run_id = s.run_id AND a.step_id = s.step_id
-                    WHERE s.run_id = ANY($1::uuid[]) ORDER BY s.run_id, s.position, a.attempt DESC),
+                    WHERE s.run_id = ANY($1::uuid[]) AND a.worker NOT LIKE 'gateway%' ORDER BY s.run_id, s.position, a.attempt DESC),
                 hops AS (
                     SELECT extract(epoch FROM f.dispatched_at - r.created_at) * 1000 AS accepted_to_dispatched,
                            extract(epoch FROM f.started_at - f.dispatched_at) * 1000 AS dispatched_to_started,
@@ -290,28 +292,6 @@ struct BenchCommand: AsyncParsableCommand {
             + "| publish -> acceptance transaction starts (JetStream store, gateway fetch) | \(p(submit, 0.5)) | \(p(submit, 0.99)) |\n"
             + "| acceptance -> run-ending transaction starts (gateway commit, relay, worker fetch, skill) | \(p(server, 0.5)) | \(p(server, 0.99)) |\n"
             + "| run-ending transaction -> client has `succeeded` (its statements, commit, relay, delivery) | \(p(back, 0.5)) | \(p(back, 0.99)) |"
-    }
-
-    /// For each step position: dispatch -> attempt start, attempt start -> result, result -> next dispatch.
-    func stepReport(_ pool: PostgresPool, runs: [RunID], title: String) async throws -> String {
-        guard !runs.isEmpty else { return "" }
-        let ids = "{" + runs.map(\.description).joined(separator: ",") + "}"
-        let rows = try await pool.withConnection { connection in
-            try connection.query("""
-                WITH s AS (
-                    SELECT s.run_id, s.position, s.dispatched_at, s.started_at, s.finished_at,
-                           lead(s.dispatched_at) OVER (PARTITION BY s.run_id ORDER BY s.position) AS next_dispatched,
-                           r.created_at, r.finished_at AS run_finished
-                    FROM steps s JOIN runs r ON r.run_id = s.run_id WHERE s.run_id = ANY($1::uuid[]))
-                SELECT position,
-                       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - dispatched_at) * 1000)::numeric, 2),
-                       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at) * 1000)::numeric, 2),
-                       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM coalesce(next_dispatched, run_finished) - finished_at) * 1000)::numeric, 2)
-                FROM s GROUP BY position ORDER BY position
-                """, [ids]).rows
-        }
-        return "\n\(title):\n\n| step | dispatch -> start | start -> result | result -> next dispatch (or run end) |\n|---|---|---|---|\n"
-            + rows.map { "| \($0[0] ?? "") | \($0[1] ?? "") | \($0[2] ?? "") | \($0[3] ?? "") |" }.joined(separator: "\n")
     }
 
     /// The statements that took the most server time over the whole benchmark (pg_stat_statements).
