@@ -50,9 +50,8 @@ public struct SkillSet: Sendable {
     /// `workspace_root`, and `pg_query` when a user database is given.
     public static func standard(catalog: SkillCatalog, httpClient: HTTPClient, userDatabase: PostgresPool? = nil) -> SkillSet {
         func descriptor(_ name: String) -> SkillDescriptor { catalog[name] ?? SkillCatalog.builtIn[name]! }
-        var skills: [any Skill] = [
-            EchoSkill(descriptor: descriptor("echo")), SleepSkill(descriptor: descriptor("sleep")), FailSkill(descriptor: descriptor("fail")),
-            JSONTransformSkill(descriptor: descriptor("json_transform")), HTTPCallSkill(client: httpClient, descriptor: descriptor("http_call")),
+        var skills: [any Skill] = pureBuiltInSkills(catalog) + [
+            SleepSkill(descriptor: descriptor("sleep")), HTTPCallSkill(client: httpClient, descriptor: descriptor("http_call")),
             FileReadSkill(descriptor: descriptor("file_read")), FileWriteSkill(descriptor: descriptor("file_write")),
         ]
         if let userDatabase { skills.append(PostgresQuerySkill(pool: userDatabase, descriptor: descriptor("pg_query"))) }

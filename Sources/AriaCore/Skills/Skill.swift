@@ -27,19 +27,19 @@ public struct SkillContext: Sendable, Equatable {
     }
 }
 
-/// An executable skill: the worker-side half of a ``SkillDescriptor``.
+/// An executable skill: the executing half of a ``SkillDescriptor``.
 public protocol Skill: Sendable {
     /// What the skill is and accepts.
     var descriptor: SkillDescriptor { get }
     /// Runs the skill on params that satisfy the descriptor's input schema; throws an ``AriaError`` to fail
-    /// the attempt. What it returns must satisfy the output schema (the worker checks both).
+    /// the attempt. What it returns must satisfy the output schema (the executor checks both, ``SkillContract``).
     /// Must return promptly when its task is cancelled (timeout or shutdown).
     func execute(_ params: JSONValue, context: SkillContext) async throws -> JSONValue
 }
 
-/// A pure skill that computes its output at once, without waiting on anything: a worker may execute it
-/// inside the transaction that dispatches it (inline execution, ``InlineExecution``). Its descriptor must be
-/// `pure`.
+/// A pure skill that computes its output at once, without waiting on anything: a gateway or a worker may
+/// execute it inside the transaction that dispatches it (inline execution, `InlineExecution` in AriaStore).
+/// Its descriptor must be `pure`.
 public protocol InlineSkill: Skill {
     /// Computes the output synchronously; throws an ``AriaError`` to fail the attempt.
     func executeInline(_ params: JSONValue, context: SkillContext) throws -> JSONValue
@@ -54,7 +54,7 @@ extension InlineSkill {
 
 /// `echo`: returns its params.
 public struct EchoSkill: InlineSkill {
-    /// The contract (the configured one from the worker's catalog, or the built-in default).
+    /// The contract (the configured one from the executing service's catalog, or the built-in default).
     public let descriptor: SkillDescriptor
     /// Creates the skill with `descriptor` (default: the built-in one).
     public init(descriptor: SkillDescriptor = SkillCatalog.builtIn["echo"]!) { self.descriptor = descriptor }
@@ -64,7 +64,7 @@ public struct EchoSkill: InlineSkill {
 
 /// `fail`: always fails with the given message and category.
 public struct FailSkill: InlineSkill {
-    /// The contract (the configured one from the worker's catalog, or the built-in default).
+    /// The contract (the configured one from the executing service's catalog, or the built-in default).
     public let descriptor: SkillDescriptor
     /// Creates the skill with `descriptor` (default: the built-in one).
     public init(descriptor: SkillDescriptor = SkillCatalog.builtIn["fail"]!) { self.descriptor = descriptor }
@@ -77,7 +77,7 @@ public struct FailSkill: InlineSkill {
 
 /// `json_transform`: evaluates an expression over `input` (see ``JSONPathExpression``).
 public struct JSONTransformSkill: InlineSkill {
-    /// The contract (the configured one from the worker's catalog, or the built-in default).
+    /// The contract (the configured one from the executing service's catalog, or the built-in default).
     public let descriptor: SkillDescriptor
     /// Creates the skill with `descriptor` (default: the built-in one).
     public init(descriptor: SkillDescriptor = SkillCatalog.builtIn["json_transform"]!) { self.descriptor = descriptor }
