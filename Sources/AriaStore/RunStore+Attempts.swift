@@ -395,17 +395,25 @@ extension RunStore {
                             traceparent: finish.traceparent)
         }
         guard !recorded.isEmpty else { return (actions, []) }
-        let runs = SQL.array(recorded.map { $0.finish.run.description }), steps = SQL.array(recorded.map { $0.finish.step.rawValue })
-        let statuses = SQL.array(recorded.map { $0.status.rawValue })
-        let errors = SQL.array(try recorded.map { try $0.error.map { try SQL.json($0) } })
-        connection.queue("""
-            UPDATE steps s SET status = u.status, output = u.output, error = u.error, finished_at = now(), lease_expires_at = NULL,
-                attempts = u.n, fencing_token = u.t, started_at = CASE WHEN u.opt THEN now() ELSE s.started_at END
-            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::int[], $7::bigint[], $8::bool[]) AS u(r, st, status, output, error, n, t, opt)
-            WHERE s.run_id = u.r AND s.step_id = u.st
-            """, [runs, steps, statuses, SQL.array(recorded.map { $0.finish.output?.jsonString }), errors,
-                  SQL.array(recorded.map { String($0.finish.attempt) }), SQL.array(recorded.map { String($0.finish.fencingToken) }),
-                  SQL.array(recorded.map { $0.finish.optimistic ? "t" : "f" })])
+        // Rows this transaction inserted and has not sent yet take their result in that insert.
+        let updated = try recorded.filter { item in
+            let error = try item.error.map { try SQL.json($0) }
+            return !tx.foldResult(run: item.finish.run, step: item.finish.step, StoreTransaction.FoldedResult(
+                status: item.status, output: item.finish.output?.jsonString, error: error,
+                attempts: item.finish.attempt, fencingToken: item.finish.fencingToken, startedHere: item.finish.optimistic))
+        }
+        if !updated.isEmpty {
+            connection.queue("""
+                UPDATE steps s SET status = u.status, output = u.output, error = u.error, finished_at = now(), lease_expires_at = NULL,
+                    attempts = u.n, fencing_token = u.t, started_at = CASE WHEN u.opt THEN now() ELSE s.started_at END
+                FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::int[], $7::bigint[], $8::bool[]) AS u(r, st, status, output, error, n, t, opt)
+                WHERE s.run_id = u.r AND s.step_id = u.st
+                """, [SQL.array(updated.map { $0.finish.run.description }), SQL.array(updated.map { $0.finish.step.rawValue }),
+                      SQL.array(updated.map { $0.status.rawValue }), SQL.array(updated.map { $0.finish.output?.jsonString }),
+                      SQL.array(try updated.map { try $0.error.map { try SQL.json($0) } }),
+                      SQL.array(updated.map { String($0.finish.attempt) }), SQL.array(updated.map { String($0.finish.fencingToken) }),
+                      SQL.array(updated.map { $0.finish.optimistic ? "t" : "f" })])
+        }
         if !superseded.isEmpty {
             connection.queue("""
                 UPDATE step_attempts a SET status = 'superseded', finished_at = now()

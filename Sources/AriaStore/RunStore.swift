@@ -249,22 +249,37 @@ extension RunStore {
         }
         // An explicit plan is started here when the caller gave the catalog: it is inserted `running`.
         let startsHere = plans.map { $0 != nil && catalog != nil }
-        let insertRuns = PostgresStatement("""
+        // A run that ends in this transaction (its pure steps executed inline) is inserted ended: the
+        // status, output, error and last `last_seq` are taken when the insert is sent, when it is queued.
+        let insertSQL = """
             INSERT INTO runs (run_id, tenant_id, agent_id, status, goal, idempotency_key, submission_ref, payload_hash,
-                              job, plan, last_seq, deadline, traceparent)
-            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                                 $9::jsonb[], $10::jsonb[], $11::bigint[], $12::timestamptz[], $13::text[])
+                              job, plan, last_seq, deadline, traceparent, output, error, finished_at)
+            SELECT r, t, a, s, g, k, ref, h, j, p, seq, dl, tp, o, e, CASE WHEN s IN ('succeeded', 'failed', 'cancelled') THEN now() END
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                        $9::jsonb[], $10::jsonb[], $11::bigint[], $12::timestamptz[], $13::text[], $14::jsonb[], $15::jsonb[])
+                 AS u(r, t, a, s, g, k, ref, h, j, p, seq, dl, tp, o, e)
             \(assumingNew ? "" : "ON CONFLICT DO NOTHING RETURNING run_id::text")
-            """, [
-                SQL.array(runs.map(\.description)), SQL.array(inputs.map(\.tenant.rawValue)), SQL.array(inputs.map(\.job.agent.rawValue)),
-                SQL.array(startsHere.map { $0 ? "running" : "accepted" }), SQL.array(inputs.map(\.job.goal)), SQL.array(inputs.map(\.idempotencyKey)),
-                SQL.array(inputs.map(\.submissionRef)), SQL.array(inputs.map(\.payloadHash)), SQL.array(inputs.map(\.jobJSON)),
-                SQL.array(try plans.map { try $0.map { try SQL.json($0) } }), SQL.array(plans.map { $0 == nil ? "1" : "2" }),
-                SQL.array(inputs.map { $0.deadline.map { Timestamp.format($0) } }), SQL.array(inputs.map(\.traceparent)),
-            ])
+            """
+        let planJSON = SQL.array(try plans.map { try $0.map { try SQL.json($0) } })
+        let fixed = [
+            SQL.array(runs.map(\.description)), SQL.array(inputs.map(\.tenant.rawValue)), SQL.array(inputs.map(\.job.agent.rawValue)),
+        ]
+        let details = [
+            SQL.array(inputs.map(\.job.goal)), SQL.array(inputs.map(\.idempotencyKey)),
+            SQL.array(inputs.map(\.submissionRef)), SQL.array(inputs.map(\.payloadHash)), SQL.array(inputs.map(\.jobJSON)), planJSON,
+        ]
+        let timing = [SQL.array(inputs.map { $0.deadline.map { Timestamp.format($0) } }), SQL.array(inputs.map(\.traceparent))]
+        let initialSeqs = plans.map { $0 == nil ? Int64(1) : 2 }
+        func parameters(_ finals: [StoreTransaction.RunFinal]?) -> [String?] {
+            let statuses = startsHere.indices.map { finals?[$0].end?.status.rawValue ?? (startsHere[$0] ? "running" : "accepted") }
+            let seqs = initialSeqs.indices.map { String(finals?[$0].lastSeq ?? initialSeqs[$0]) }
+            return fixed + [SQL.array(statuses)] + details + [SQL.array(seqs)] + timing
+                + [SQL.array(runs.indices.map { finals?[$0].end?.output }), SQL.array(runs.indices.map { finals?[$0].end?.error })]
+        }
+        let insertRuns = PostgresStatement(insertSQL, parameters(nil))
         let inserted: Set<String>
         if assumingNew {
-            connection.queue(insertRuns.sql, insertRuns.parameters)
+            tx.queueRunInsert(insertSQL, runs: runs) { parameters($0) }
             if startsHere.contains(true) { tx.assumeSettledBreakers() }
             inserted = Set(runs.map(\.description))
         } else {

@@ -298,30 +298,61 @@ public final class StoreTransaction {
 
     /// Steps whose insert is queued and not yet sent.
     private var unsentStepInserts = Set<String>()
+    /// Results of steps whose insert was not sent yet, written by that insert (``foldResult(run:step:_:)``).
+    private var foldedResults: [String: FoldedResult] = [:]
+
+    /// A step's result as the insert of its row writes it.
+    struct FoldedResult {
+        var status: StepStatus
+        var output: String?
+        var error: String?
+        var attempts: Int
+        var fencingToken: Int64
+        /// Whether the attempt started in this transaction (an optimistic one): `started_at` is its time.
+        var startedHere: Bool
+    }
+
+    /// Takes the result of a step this transaction inserted and has not sent yet: its insert writes it, so
+    /// the row is written once instead of inserted and then updated (a row of this transaction's own would
+    /// also have its foreign key checked again by the update). False when the row must be updated.
+    func foldResult(run: RunID, step: StepID, _ result: FoldedResult) -> Bool {
+        let key = Self.key(run, step)
+        guard unsentStepInserts.contains(key) else { return false }
+        foldedResults[key] = result
+        return true
+    }
 
     private static func key(_ run: RunID, _ step: StepID) -> String { "\(run) \(step.rawValue)" }
 
     /// Queues the insert of new steps (`pending`). The insert's rows are computed when it is sent: a step
     /// this transaction marks dispatched before then is inserted `dispatched` (its phase and
-    /// `dispatched_at` set), which saves updating the row it just wrote.
+    /// `dispatched_at` set), and one whose result it records before then (inline execution) is inserted
+    /// with that result, which saves updating the rows it just wrote.
     public func insertSteps(_ rows: [(run: RunID, step: StepID, tenant: TenantID, position: Int, skill: String)]) {
         guard !rows.isEmpty else { return }
         for row in rows { unsentStepInserts.insert(Self.key(row.run, row.step)) }
         connection.queue("""
-            INSERT INTO steps (run_id, step_id, tenant_id, position, skill, status, phase, dispatched_at)
-            SELECT r, st, t, p, k, coalesce(d, 'pending'), coalesce(ph, 'primary'), CASE WHEN d IS NULL THEN NULL ELSE now() END
-            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[]) AS u(r, st, t, p, k, d, ph)
+            INSERT INTO steps (run_id, step_id, tenant_id, position, skill, status, phase, dispatched_at,
+                               output, error, attempts, fencing_token, started_at, finished_at)
+            SELECT r, st, t, p, k, coalesce(fs, d, 'pending'), coalesce(ph, 'primary'), CASE WHEN d IS NULL THEN NULL ELSE now() END,
+                   o, e, coalesce(n, 0), coalesce(ft, 0), CASE WHEN sh THEN now() END, CASE WHEN fs IS NULL THEN NULL ELSE now() END
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
+                        $8::text[], $9::jsonb[], $10::jsonb[], $11::int[], $12::bigint[], $13::bool[]) AS u(r, st, t, p, k, d, ph, fs, o, e, n, ft, sh)
             ON CONFLICT DO NOTHING
             """, parameters: { [self] in
                 var phases: [String: StepPhase] = [:]
                 for mark in dispatched where unsentStepInserts.contains(Self.key(mark.run, mark.step)) { phases[Self.key(mark.run, mark.step)] = mark.phase }
                 dispatched.removeAll { phases[Self.key($0.run, $0.step)] != nil }
+                let results = rows.map { foldedResults.removeValue(forKey: Self.key($0.run, $0.step)) }
                 for row in rows { unsentStepInserts.remove(Self.key(row.run, row.step)) }
                 let rowPhases = rows.map { phases[Self.key($0.run, $0.step)] }
                 return [
                     SQL.array(rows.map(\.run.description)), SQL.array(rows.map(\.step.rawValue)), SQL.array(rows.map(\.tenant.rawValue)),
                     SQL.array(rows.map { String($0.position) }), SQL.array(rows.map(\.skill)),
                     SQL.array(rowPhases.map { $0 == nil ? nil : "dispatched" }), SQL.array(rowPhases.map { $0?.rawValue }),
+                    SQL.array(results.map { $0?.status.rawValue }), SQL.array(results.map { $0?.output }), SQL.array(results.map { $0?.error }),
+                    SQL.array(results.map { $0.map { String($0.attempts) } }), SQL.array(results.map { $0.map { String($0.fencingToken) } }),
+                    SQL.array(results.map { $0.map { $0.startedHere ? "t" : "f" } }),
                 ]
             })
     }
@@ -388,9 +419,35 @@ public final class StoreTransaction {
         }
     }
 
-    /// Queues one statement for the new `last_seq` of locked runs and the runs this transaction ended.
+    /// Runs whose insert is queued and not yet sent (``queueRunInsert(_:runs:parameters:)``).
+    private var unsentRunInserts = Set<RunID>()
+
+    /// A new run's `last_seq` and end (status, output, error) as its insert writes them.
+    public struct RunFinal {
+        /// The `last_seq` after this transaction's events, if it emitted any after the insert was queued.
+        public var lastSeq: Int64?
+        /// How this transaction ended the run, if it did.
+        public var end: (status: RunStatus, output: String?, error: String?)?
+    }
+
+    /// Queues the insert of new runs whose parameters are computed when it is sent, from each run's
+    /// ``RunFinal``: a run this transaction also ends (inline execution) is inserted ended, with its last
+    /// `last_seq`, instead of being inserted and then updated.
+    public func queueRunInsert(_ sql: String, runs: [RunID], parameters: @escaping ([RunFinal]) -> [String?]) {
+        unsentRunInserts.formUnion(runs)
+        connection.queue(sql, parameters: { [self] in
+            let finals = runs.map { run in
+                unsentRunInserts.remove(run)
+                return RunFinal(lastSeq: seqUpdates.removeValue(forKey: run), end: runEnds.removeValue(forKey: run))
+            }
+            return parameters(finals)
+        })
+    }
+
+    /// Queues one statement for the new `last_seq` of locked runs and the runs this transaction ended
+    /// (those whose insert is not sent yet are written by it).
     private func writeRuns() {
-        let runs = Set(seqUpdates.keys).union(runEnds.keys).sorted { $0.description < $1.description }
+        let runs = Set(seqUpdates.keys).union(runEnds.keys).subtracting(unsentRunInserts).sorted { $0.description < $1.description }
         guard !runs.isEmpty else { return }
         connection.queue("""
             UPDATE runs r SET last_seq = coalesce(u.s, r.last_seq), updated_at = now(),
@@ -404,8 +461,10 @@ public final class StoreTransaction {
                 SQL.array(runs.map { runEnds[$0]?.status.rawValue }), SQL.array(runs.map { runEnds[$0]?.output }),
                 SQL.array(runs.map { runEnds[$0]?.error }),
             ])
-        seqUpdates.removeAll()
-        runEnds.removeAll()
+        for run in runs {
+            seqUpdates[run] = nil
+            runEnds[run] = nil
+        }
     }
 
     /// Queues an internal intent (plan this run, start it, dispatch a step, a step finished).

@@ -406,7 +406,8 @@ struct RunStoreTests {
 
     @Test("inline execution at submission: the pure steps a new run dispatches run in the transaction that records it; others, and those past the limit, are dispatched")
     func inlineExecutionAtSubmission() async throws {
-        let (store, pool) = try await migratedStore("inline_submit")
+        // One connection: its prepared statements show which statements the transactions used.
+        let (store, pool, _) = try await migratedStoreAndConfig("inline_submit", maxConnections: 1)
         let work = Subjects.workIntake(pool: "default")
         let gateway = InlineExecution.pure(pureBuiltInSkills(.builtIn), limit: 32, instance: "gateway-t", logger: Logger(label: "test"))
         func dispatched(_ outbox: [OutboxMessage], _ run: RunID) throws -> [String] {
@@ -418,12 +419,19 @@ struct RunStoreTests {
         let (first, firstOutbox) = try await store.submit([try submission(one, key: "k-one", ref: "S:1")], catalog: .builtIn, inline: gateway)
         guard case .accepted(let run) = first[0] else { Issue.record("not accepted"); return }
         #expect(try dispatched(firstOutbox, run).isEmpty, "nothing went to the bus")
-        #expect(try await scalar(pool, "SELECT status || ':' || (output->'e'->>'i') FROM runs WHERE run_id = $1", [run.description]) == "succeeded:7")
+        #expect(try await scalar(pool, "SELECT status || ':' || (output->'e'->>'i') || ':' || last_seq || ':' || (finished_at IS NOT NULL AND error IS NULL) FROM runs WHERE run_id = $1",
+                                 [run.description]) == "succeeded:7:5:true")
         #expect(try await scalar(pool, "SELECT string_agg(kind, ',' ORDER BY seq) FROM run_events WHERE run_id = $1", [run.description])
                 == "accepted,planned,step_started,step_succeeded,succeeded")
         #expect(try await scalar(pool, "SELECT count(*) = max(seq) FROM run_events WHERE run_id = $1", [run.description]) == "t")
         #expect(try await scalar(pool, "SELECT body->'body'->>'idempotency_key' FROM run_events WHERE run_id = $1 AND kind = 'succeeded'", [run.description]) == "k-one")
         #expect(try await scalar(pool, "SELECT worker || ':' || status FROM step_attempts WHERE run_id = $1", [run.description]) == "gateway-t:succeeded")
+        // The step row was written once, by its insert, with the result.
+        #expect(try await scalar(pool, """
+            SELECT status || ':' || (output->>'i') || ':' || attempts || ':' || fencing_token || ':' || phase || ':'
+                   || (dispatched_at IS NOT NULL AND started_at IS NOT NULL AND finished_at IS NOT NULL AND error IS NULL)
+            FROM steps WHERE run_id = $1
+            """, [run.description]) == "succeeded:7:1:1:primary:true")
         #expect(try await scalar(pool, "SELECT count(*) FROM outbox WHERE subject = $1", [work]) == "0")
         // A chain whose second step is not pure: the first runs here, the second is dispatched, the third waits.
         let mixed = Plan(planID: "p", steps: [
@@ -442,6 +450,8 @@ struct RunStoreTests {
         #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [mixedRun.description]) == "running")
         #expect(try await scalar(pool, "SELECT status || ':' || (error->>'code') FROM runs WHERE run_id = $1", [failedRun.description]) == "failed:skill_failed")
         #expect(try await scalar(pool, "SELECT body->'body'->>'idempotency_key' FROM run_events WHERE run_id = $1 AND kind = 'failed'", [failedRun.description]) == "k-fail")
+        #expect(try await scalar(pool, "SELECT status || ':' || (error->>'code') || ':' || (output IS NULL) FROM steps WHERE run_id = $1", [failedRun.description])
+                == "failed:skill_failed:true")
         // A limit of one: the chain's first step runs here, the next is dispatched.
         let chain = echoPlan([("x", []), ("y", ["x"]), ("z", ["y"])])
         let limited = InlineExecution.pure(pureBuiltInSkills(.builtIn), limit: 1, instance: "gateway-t", logger: Logger(label: "test"))
@@ -450,6 +460,11 @@ struct RunStoreTests {
         #expect(try dispatched(thirdOutbox, chainRun) == ["y"])
         #expect(try await scalar(pool, "SELECT string_agg(step_id || ':' || status, ',' ORDER BY step_id) FROM steps WHERE run_id = $1", [chainRun.description])
                 == "x:succeeded,y:dispatched,z:pending")
+        #expect(try await scalar(pool, "SELECT last_seq || ':' || (finished_at IS NULL) FROM runs WHERE run_id = $1", [mixedRun.description]) == "4:true")
+        #expect(try await scalar(pool, "SELECT last_seq || ':' || (finished_at IS NOT NULL) FROM runs WHERE run_id = $1", [failedRun.description]) == "5:true")
+        // No result, `last_seq` or end was written by updating a row these transactions had just inserted.
+        #expect(try await scalar(pool, "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%UPDATE steps s SET status = u.' || 'status%'") == "0")
+        #expect(try await scalar(pool, "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%UPDATE runs r SET last_seq = ' || 'coalesce%'") == "0")
         // Off (no inline execution): the root is dispatched as before.
         let (fourth, fourthOutbox) = try await store.submit([try submission(one, key: nil, ref: "S:5")], catalog: .builtIn)
         guard case .accepted(let plainRun) = fourth[0] else { Issue.record("not accepted"); return }
