@@ -421,6 +421,8 @@ public final class StoreTransaction {
 
     /// Runs whose insert is queued and not yet sent (``queueRunInsert(_:runs:parameters:)``).
     private var unsentRunInserts = Set<RunID>()
+    /// Runs whose end their insert wrote (still in `runEnds`, so ``endedStatus(of:)`` knows it).
+    private var endsWrittenByInsert = Set<RunID>()
 
     /// A new run's `last_seq` and end (status, output, error) as its insert writes them.
     public struct RunFinal {
@@ -438,7 +440,8 @@ public final class StoreTransaction {
         connection.queue(sql, parameters: { [self] in
             let finals = runs.map { run in
                 unsentRunInserts.remove(run)
-                return RunFinal(lastSeq: seqUpdates.removeValue(forKey: run), end: runEnds.removeValue(forKey: run))
+                if runEnds[run] != nil { endsWrittenByInsert.insert(run) }
+                return RunFinal(lastSeq: seqUpdates.removeValue(forKey: run), end: runEnds[run])
             }
             return parameters(finals)
         })
@@ -447,7 +450,8 @@ public final class StoreTransaction {
     /// Queues one statement for the new `last_seq` of locked runs and the runs this transaction ended
     /// (those whose insert is not sent yet are written by it).
     private func writeRuns() {
-        let runs = Set(seqUpdates.keys).union(runEnds.keys).subtracting(unsentRunInserts).sorted { $0.description < $1.description }
+        let runs = Set(seqUpdates.keys).union(runEnds.keys.filter { !endsWrittenByInsert.contains($0) })
+            .subtracting(unsentRunInserts).sorted { $0.description < $1.description }
         guard !runs.isEmpty else { return }
         connection.queue("""
             UPDATE runs r SET last_seq = coalesce(u.s, r.last_seq), updated_at = now(),
