@@ -118,8 +118,7 @@ public struct Gateway: Sendable {
         }
         guard !inputs.isEmpty else { return outcomes }
         do {
-            let (results, outbox) = try await context.store.submit(inputs.map(\.input), catalog: validator.catalog, ahead: ahead, inline: inline)
-            context.relay.publish(outbox)
+            let results = try await record(inputs.map(\.input))
             for (offset, result) in results.enumerated() {
                 let input = inputs[offset].input
                 switch result {
@@ -145,10 +144,16 @@ public struct Gateway: Sendable {
         return outcomes
     }
 
+    /// Records submissions in one transaction; its outbox messages are published as soon as it has
+    /// committed, from the committing connection's thread (``OutboxRelay/publishCommitted(_:)``).
+    private func record(_ inputs: [SubmissionInput]) async throws -> [SubmissionOutcome] {
+        let relay = context.relay
+        return try await context.store.submit(inputs, catalog: validator.catalog, ahead: ahead, inline: inline) { relay.publishCommitted($0) }.0
+    }
+
     private func recordOne(_ input: SubmissionInput, message: NATSMessage) async -> HandlingOutcome {
         do {
-            let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog, ahead: ahead, inline: inline)
-            context.relay.publish(outbox)
+            let results = try await record([input])
             if case .conflict(let existing) = results.first {
                 try await rejectConflict(input, existing: existing, message: message)
             }
@@ -178,8 +183,7 @@ public struct Gateway: Sendable {
         switch await intake(payload: payload, subject: submitSubject, idempotencyKey: idempotencyKey, traceparentHeader: traceparent, submissionRef: nil) {
         case .record(let input):
             do {
-                let (results, outbox) = try await context.store.submit([input], catalog: validator.catalog, ahead: ahead, inline: inline)
-                context.relay.publish(outbox)
+                let results = try await record([input])
                 switch results.first {
                 case .accepted(let run): return .success(run: run, status: .accepted, duplicate: false)
                 case .duplicate(let run, let status): return .success(run: run, status: status, duplicate: true)

@@ -31,6 +31,8 @@ public final class PostgresConnection: @unchecked Sendable {
     private var queued: [(sql: String, parameters: () -> [String?], then: ((PostgresResult) -> Void)?)] = []
     /// Runs once the next pipeline's statements are on the wire (``whenNextSent(_:)``).
     private var afterNextSend: (() -> Void)?
+    /// Runs once the open transaction has committed (``whenCommitted(_:)``).
+    var afterCommit: (() -> Void)?
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -140,6 +142,13 @@ public final class PostgresConnection: @unchecked Sendable {
         afterNextSend = action
     }
 
+    /// Runs `action` (on this connection's thread) once the open transaction has committed: after the
+    /// COMMIT's answer, before the transaction's caller resumes. Dropped, unrun, when it rolls back. Only
+    /// for transactions of ``PostgresPool/transaction(isolation:maxAttempts:_:)``.
+    public func whenCommitted(_ action: @escaping () -> Void) {
+        afterCommit = action
+    }
+
     /// Whether statements are queued and not yet sent.
     public var hasQueuedStatements: Bool { !queued.isEmpty }
 
@@ -189,6 +198,7 @@ public final class PostgresConnection: @unchecked Sendable {
     public func close() {
         queued.removeAll()
         afterNextSend = nil
+        afterCommit = nil
         guard let handle else { return }
         PQfinish(handle)
         self.handle = nil
@@ -224,6 +234,7 @@ public final class PostgresConnection: @unchecked Sendable {
     func discardQueued() {
         queued.removeAll()
         afterNextSend = nil
+        afterCommit = nil
     }
 
     /// Commits the open transaction, sending the queued statements first in the same round trip; returns

@@ -383,9 +383,12 @@ public final class PostgresPool: Sendable {
             // The server answered: the transaction is over and did not commit.
             throw TransactionFailure(underlying: error, retryable: error.isRetryableTransaction)
         }
+        let committed = connection.afterCommit
+        connection.afterCommit = nil
         guard tag == "COMMIT" else {
             throw PostgresError(code: .queryFailed, message: "COMMIT answered \(tag): the transaction was rolled back", sqlState: "25P02")
         }
+        committed?()
         return value
     }
 

@@ -78,6 +78,15 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
+    /// Publishes committed messages at once, on the calling thread (the committing connection's: no hop to
+    /// the relay's task), then queues them like ``publish(_:)``, so their acknowledgements are awaited and
+    /// their rows deleted; the relay's task does not publish them again. One that could not be sent here is
+    /// published by it as usual.
+    public func publishCommitted(_ messages: [OutboxMessage]) {
+        publishAhead(messages)
+        publish(messages)
+    }
+
     /// Runs the publisher and the sweeper until graceful shutdown, then publishes what is still queued.
     public func run() async throws {
         await withGracefulShutdownHandler {

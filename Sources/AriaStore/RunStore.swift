@@ -37,8 +37,11 @@ public struct RunStore: Sendable {
     /// Runs `body` in a transaction with a ``StoreTransaction`` and flushes its events and outbox rows.
     ///
     /// `ahead` gets the step dispatches the body queued ahead of the commit (``StoreTransaction/dispatchesAhead``)
-    /// as soon as the COMMIT is sent, before its answer (on the connection's thread; it must not block).
+    /// as soon as the COMMIT is sent, before its answer; `committed` gets the outbox messages once the
+    /// transaction has committed, before the caller resumes (both on the connection's thread; they must
+    /// not block). The messages are returned as well.
     public func transaction<T: Sendable>(ahead: (@Sendable ([OutboxMessage]) -> Void)? = nil,
+                                         committed: (@Sendable ([OutboxMessage]) -> Void)? = nil,
                                          _ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> (T, [OutboxMessage]) {
         let origin = origin, subjects = subjects, grace = outboxGrace, clock = clock, breakers = breakers
         let (value, batch) = try await pool.transaction { connection in
@@ -51,6 +54,13 @@ public struct RunStore: Sendable {
             if let ahead, !tx.aheadMessages.isEmpty {
                 let messages = tx.aheadMessages
                 connection.whenNextSent { ahead(messages) }
+            }
+            if let committed {
+                // Read once committed: the rows' ids are set from the COMMIT's round trip.
+                connection.whenCommitted {
+                    let messages = batch.messages
+                    if !messages.isEmpty { committed(messages) }
+                }
             }
             return (value, batch)
         }
@@ -193,17 +203,21 @@ extension RunStore {
     /// With `inline`, the pure steps the new runs dispatch are executed inside this transaction and recorded
     /// in turn (``InlineExecution``), as a worker's result transaction does: a run of pure steps only ends
     /// in the transaction that records it.
+    ///
+    /// With `committed`, the outbox messages are handed to it once the transaction has committed, on the
+    /// connection's thread (``transaction(ahead:committed:_:)``), as well as returned.
     public func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog? = nil, ahead: DispatchAhead? = nil,
-                       inline: InlineExecution? = nil) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
+                       inline: InlineExecution? = nil,
+                       committed: (@Sendable ([OutboxMessage]) -> Void)? = nil) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let ahead = ahead.flatMap { inputs.count <= $0.maxSubmissions ? $0 : nil }
         if optimism.mayAssume() {
             do {
-                return try await submit(inputs, catalog: catalog, assumingNew: true, ahead: ahead, inline: inline)
+                return try await submit(inputs, catalog: catalog, assumingNew: true, ahead: ahead, inline: inline, committed: committed)
             } catch let error as PostgresError where error.sqlState == Self.uniqueViolation || error.sqlState == Self.assumptionFailed {
                 optimism.assumptionFailed()
             }
         }
-        return try await submit(inputs, catalog: catalog, assumingNew: false, ahead: ahead, inline: inline)
+        return try await submit(inputs, catalog: catalog, assumingNew: false, ahead: ahead, inline: inline, committed: committed)
     }
 
     /// SQLSTATE of a failed `aria_assume` (migration 5).
@@ -212,9 +226,9 @@ extension RunStore {
     static let uniqueViolation = "23505"
 
     private func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool, ahead: DispatchAhead?,
-                        inline: InlineExecution?) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
+                        inline: InlineExecution?, committed: (@Sendable ([OutboxMessage]) -> Void)?) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let subjects = subjects
-        return try await transaction(ahead: ahead?.publish) { tx in
+        return try await transaction(ahead: ahead?.publish, committed: committed) { tx in
             tx.dispatchesAhead = ahead != nil && catalog != nil
             tx.digestsDispatches = catalog != nil
             tx.inline = catalog != nil ? inline : nil

@@ -97,4 +97,44 @@ struct OutboxRelayTests {
         await nats.stop()
         await pool.close()
     }
+
+    @Test("committed messages are published by the committing transaction itself, once, and their rows deleted by the relay")
+    func committedMessagesArePublishedAtCommit() async throws {
+        let (store, pool) = try await migratedStore("relay_committed")
+        let nats = try await TestNATS.start(config: "jetstream {}\n", environment: [:])
+        let logger = Logger(label: "test")
+        let connection = try await NATSConnection.connect(NATSConnectOptions(urls: [nats.url], name: "relay"), logger: logger)
+        let jetStream = try connection.jetStream()
+        try await BusProvisioner(jetStream: jetStream, logger: logger).provision(try BusSettings())
+        // Duplicate windows far shorter than the wait below: a second publication would be stored again.
+        for name in [Streams.work, Streams.events] {
+            var stream = try #require(try BusSettings().streams.first { $0.name == name })
+            stream.duplicateWindow = .milliseconds(100)
+            _ = try await jetStream.addOrUpdateStream(stream)
+        }
+        let relay = OutboxRelay(store: store, jetStream: jetStream, sweepInterval: AriaDuration(milliseconds: 60_000),
+                                deleteDelay: AriaDuration(milliseconds: 10), logger: logger)
+        // The relay's task is not running: only the committing transaction can have published.
+        let (_, outbox) = try await store.submit([try submission(echoPlan([("a", [])]), key: "k1", ref: "S:1")], catalog: .builtIn) {
+            relay.publishCommitted($0)
+        }
+        #expect(outbox.count == 3, "accepted, planned and the dispatch")
+        try await eventually("the messages to be on the bus") {
+            let work = try await jetStream.streamInfo(Streams.work).messages, events = try await jetStream.streamInfo(Streams.events).messages
+            return work == 1 && events == 2
+        }
+        #expect(try await scalar(pool, "SELECT count(*) FROM outbox") == "2", "the rows stay until the relay saw the acknowledgements")
+        try await Task.sleep(for: .milliseconds(300))
+        let running = Task { try await relay.run() }
+        try await eventually("the committed rows to be deleted") {
+            try await scalar(pool, "SELECT count(*) FROM outbox") == "0"
+        }
+        #expect(try await jetStream.streamInfo(Streams.work).messages == 1, "the dispatch is on the bus once")
+        #expect(try await jetStream.streamInfo(Streams.events).messages == 2, "each event is on the bus once")
+        running.cancel()
+        _ = try? await running.value
+        connection.close()
+        await nats.stop()
+        await pool.close()
+    }
 }
