@@ -1,5 +1,6 @@
 import AriaBus
 import AriaCore
+import AriaLocalCluster
 import AriaNATS
 import AriaPostgres
 import AriaRuntime
@@ -64,21 +65,31 @@ struct OutboxRelayTests {
         await pool.close()
     }
 
-    @Test("a dispatch published ahead of its commit is not published again with its committed rows, and its row is deleted")
-    func aheadDispatchIsPublishedOnce() async throws {
-        let (store, pool) = try await migratedStore("relay_ahead")
+    /// A migrated store, a JetStream server with the bus provisioned and `streams`' duplicate windows cut to
+    /// 100 ms, and a relay (not running) that deletes acknowledged rows after 10 ms.
+    static func shortWindowRelay(_ prefix: String, streams: [String]) async throws
+        -> (RunStore, PostgresPool, NATSServer, NATSConnection, JetStreamContext, OutboxRelay) {
+        let (store, pool) = try await migratedStore(prefix)
         let nats = try await TestNATS.start(config: "jetstream {}\n", environment: [:])
         let logger = Logger(label: "test")
         let connection = try await NATSConnection.connect(NATSConnectOptions(urls: [nats.url], name: "relay"), logger: logger)
         let jetStream = try connection.jetStream()
         try await BusProvisioner(jetStream: jetStream, logger: logger).provision(try BusSettings())
-        // A duplicate window far shorter than the time until the commit's rows are published: a second
-        // publication of the dispatch would be stored as a second message.
-        var work = try #require(try BusSettings().streams.first { $0.name == Streams.work })
-        work.duplicateWindow = .milliseconds(100)
-        _ = try await jetStream.addOrUpdateStream(work)
+        for name in streams {
+            var stream = try #require(try BusSettings().streams.first { $0.name == name })
+            stream.duplicateWindow = .milliseconds(100)
+            _ = try await jetStream.addOrUpdateStream(stream)
+        }
         let relay = OutboxRelay(store: store, jetStream: jetStream, sweepInterval: AriaDuration(milliseconds: 60_000),
                                 deleteDelay: AriaDuration(milliseconds: 10), logger: logger)
+        return (store, pool, nats, connection, jetStream, relay)
+    }
+
+    @Test("a dispatch published ahead of its commit is not published again with its committed rows, and its row is deleted")
+    func aheadDispatchIsPublishedOnce() async throws {
+        // A duplicate window far shorter than the time until the commit's rows are published: a second
+        // publication of the dispatch would be stored as a second message.
+        let (store, pool, nats, connection, jetStream, relay) = try await Self.shortWindowRelay("relay_ahead", streams: [Streams.work])
         let running = Task { try await relay.run() }
         let ahead = DispatchAhead(maxSubmissions: 8) { relay.publishAhead($0) }
         let (_, outbox) = try await store.submit([try submission(echoPlan([("a", [])]), key: "k1", ref: "S:1")], catalog: .builtIn, ahead: ahead)
@@ -100,20 +111,8 @@ struct OutboxRelayTests {
 
     @Test("committed messages are published by the committing transaction itself, once, and their rows deleted by the relay")
     func committedMessagesArePublishedAtCommit() async throws {
-        let (store, pool) = try await migratedStore("relay_committed")
-        let nats = try await TestNATS.start(config: "jetstream {}\n", environment: [:])
-        let logger = Logger(label: "test")
-        let connection = try await NATSConnection.connect(NATSConnectOptions(urls: [nats.url], name: "relay"), logger: logger)
-        let jetStream = try connection.jetStream()
-        try await BusProvisioner(jetStream: jetStream, logger: logger).provision(try BusSettings())
         // Duplicate windows far shorter than the wait below: a second publication would be stored again.
-        for name in [Streams.work, Streams.events] {
-            var stream = try #require(try BusSettings().streams.first { $0.name == name })
-            stream.duplicateWindow = .milliseconds(100)
-            _ = try await jetStream.addOrUpdateStream(stream)
-        }
-        let relay = OutboxRelay(store: store, jetStream: jetStream, sweepInterval: AriaDuration(milliseconds: 60_000),
-                                deleteDelay: AriaDuration(milliseconds: 10), logger: logger)
+        let (store, pool, nats, connection, jetStream, relay) = try await Self.shortWindowRelay("relay_committed", streams: [Streams.work, Streams.events])
         // The relay's task is not running: only the committing transaction can have published.
         let (_, outbox) = try await store.submit([try submission(echoPlan([("a", [])]), key: "k1", ref: "S:1")], catalog: .builtIn) {
             relay.publishCommitted($0)
