@@ -60,6 +60,12 @@ public final class OutboxRelay: Service, Sendable {
     /// and its row deleted, or kept for the sweeper if the bus refused it. One that could not be sent here
     /// goes out then as usual, so a failure here only costs the head start.
     public func publishAhead(_ messages: [OutboxMessage]) {
+        send(ahead: messages)
+    }
+
+    /// Publishes `messages` without waiting for the bus and remembers which went out.
+    private func send(ahead messages: [OutboxMessage]) {
+        guard !messages.isEmpty else { return }
         var sent: [String] = []
         for message in messages {
             do {
@@ -80,10 +86,12 @@ public final class OutboxRelay: Service, Sendable {
 
     /// Publishes committed messages at once, on the calling thread (the committing connection's: no hop to
     /// the relay's task), then queues them like ``publish(_:)``, so their acknowledgements are awaited and
-    /// their rows deleted; the relay's task does not publish them again. One that could not be sent here is
-    /// published by it as usual.
+    /// their rows deleted; the relay's task does not publish them again. One already sent ahead of the
+    /// commit (``publishAhead(_:)``) is not sent again; one that could not be sent here is published by the
+    /// relay's task as usual.
     public func publishCommitted(_ messages: [OutboxMessage]) {
-        publishAhead(messages)
+        let notYetSent = sentAhead.withLock { ahead in messages.filter { ahead[$0.messageID] == nil } }
+        send(ahead: notYetSent)
         publish(messages)
     }
 

@@ -109,6 +109,32 @@ struct OutboxRelayTests {
         await pool.close()
     }
 
+    @Test("a dispatch published ahead of its commit is not published again by the committing transaction")
+    func aheadDispatchIsNotRepublishedAtCommit() async throws {
+        let (store, pool, nats, connection, _, relay) = try await Self.shortWindowRelay("relay_ahead_committed", streams: [])
+        // A plain subscriber sees every publication, also one the stream would drop as a duplicate.
+        let intake = Subjects.workIntake(pool: "default")
+        let deliveries = try connection.subscribe(intake)
+        try await connection.flush(timeout: .seconds(5))
+        let ahead = DispatchAhead(maxSubmissions: 8) { relay.publishAhead($0) }
+        let (_, outbox) = try await store.submit([try submission(echoPlan([("a", [])]), key: "k1", ref: "S:1")], catalog: .builtIn, ahead: ahead) {
+            relay.publishCommitted($0)
+        }
+        #expect(outbox.contains { $0.subject == intake })
+        // The committing thread published before `submit` returned; a marker on the same connection comes after it.
+        try connection.publish(intake, Array("marker".utf8))
+        var dispatches = 0
+        for await message in deliveries {
+            if message.payload == Array("marker".utf8) { break }
+            dispatches += 1
+        }
+        #expect(dispatches == 1, "the dispatch went out once, ahead of the commit")
+        deliveries.unsubscribe()
+        connection.close()
+        await nats.stop()
+        await pool.close()
+    }
+
     @Test("committed messages are published by the committing transaction itself, once, and their rows deleted by the relay")
     func committedMessagesArePublishedAtCommit() async throws {
         // Duplicate windows far shorter than the wait below: a second publication would be stored again.
