@@ -23,6 +23,8 @@ public struct RunStore: Sendable {
     public let breakers: CircuitBreakerSettings?
     /// Whether submissions may be sent whole, assuming they are new (shared by copies of this store).
     let optimism = SubmissionOptimism()
+    /// The agents this store has seen recorded (shared by copies of this store).
+    let recordedAgents = RecordedAgents()
 
     /// Creates a store.
     public init(pool: PostgresPool, origin: String, subjects: SubjectResolver, outboxGrace: AriaDuration, clock: AriaClock = SystemClock(), breakers: CircuitBreakerSettings? = nil) {
@@ -228,20 +230,23 @@ extension RunStore {
     private func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool, ahead: DispatchAhead?,
                         inline: InlineExecution?, committed: (@Sendable ([OutboxMessage]) -> Void)?) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let subjects = subjects
-        return try await transaction(ahead: ahead?.publish, committed: committed) { tx in
+        // Agents already recorded need no upsert: rows of `agents` are never deleted.
+        let newAgents = recordedAgents.unrecorded(inputs.map { RecordedAgents.Key(tenant: $0.tenant.rawValue, agent: $0.job.agent.rawValue) })
+        let result = try await transaction(ahead: ahead?.publish, committed: committed) { tx in
             tx.dispatchesAhead = ahead != nil && catalog != nil
             tx.digestsDispatches = catalog != nil
             tx.inline = catalog != nil ? inline : nil
             let outcomes = try Self.record(inputs, tx: tx, subjects: subjects, catalog: catalog, assumingNew: assumingNew)
-            var agents: Set<[String]> = []
-            for input in inputs { agents.insert([input.tenant.rawValue, input.job.agent.rawValue]) }
-            let sortedAgents = agents.sorted { $0.lexicographicallyPrecedes($1) }
-            tx.connection.queue("""
-                INSERT INTO agents (tenant_id, agent_id) SELECT * FROM unnest($1::text[], $2::text[])
-                ON CONFLICT DO NOTHING
-                """, [SQL.array(sortedAgents.map { $0[0] }), SQL.array(sortedAgents.map { $0[1] })])
+            if !newAgents.isEmpty {
+                tx.connection.queue("""
+                    INSERT INTO agents (tenant_id, agent_id) SELECT * FROM unnest($1::text[], $2::text[])
+                    ON CONFLICT DO NOTHING
+                    """, [SQL.array(newAgents.map(\.tenant)), SQL.array(newAgents.map(\.agent))])
+            }
             return outcomes
         }
+        recordedAgents.note(newAgents)
+        return result
     }
 
     /// Records a batch of submissions set-based: one statement inserts every run (duplicates and conflicts
@@ -461,6 +466,39 @@ extension RunStore {
                             body: RunEventBody(kind: .rejected, status: .rejected, idempotencyKey: request.idempotencyKey, error: error),
                             traceparent: request.traceparent)
         }.1
+    }
+}
+
+/// The agents a store has seen committed to `agents`, so that later submissions skip the upsert (a
+/// statement per transaction, with its check constraint and conflict probe). Rows of `agents` are never
+/// deleted, so a remembered agent stays recorded; the memory is dropped whole past `limit` entries and
+/// learnt again.
+final class RecordedAgents: Sendable {
+    /// An agent of a tenant.
+    struct Key: Hashable, Sendable, Comparable {
+        var tenant: String
+        var agent: String
+        static func < (lhs: Key, rhs: Key) -> Bool { (lhs.tenant, lhs.agent) < (rhs.tenant, rhs.agent) }
+    }
+
+    private let known = Mutex<Set<Key>>([])
+    private let limit: Int
+
+    /// Creates an empty memory holding at most `limit` agents.
+    init(limit: Int = 100_000) { self.limit = limit }
+
+    /// The distinct agents of `keys` not known to be recorded, sorted (a stable lock order for the upsert).
+    func unrecorded(_ keys: [Key]) -> [Key] {
+        known.withLock { known in Set(keys).subtracting(known) }.sorted()
+    }
+
+    /// Remembers agents whose upsert committed.
+    func note(_ keys: [Key]) {
+        guard !keys.isEmpty else { return }
+        known.withLock { known in
+            if known.count + keys.count > limit { known.removeAll() }
+            known.formUnion(keys)
+        }
     }
 }
 
