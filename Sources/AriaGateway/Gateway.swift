@@ -122,7 +122,7 @@ public struct Gateway: Sendable {
             for (offset, result) in results.enumerated() {
                 let input = inputs[offset].input
                 switch result {
-                case .accepted(let run):
+                case .accepted(let run, _):
                     context.logger.debug("job accepted", metadata: ["tenant": "\(input.tenant)", "run": "\(run)", "traceparent": "\(input.traceparent ?? "-")"])
                 case .duplicate(let run, _):
                     context.logger.info("duplicate submission", metadata: ["tenant": "\(input.tenant)", "run": "\(run)", "traceparent": "\(input.traceparent ?? "-")"])
@@ -185,7 +185,7 @@ public struct Gateway: Sendable {
             do {
                 let results = try await record([input])
                 switch results.first {
-                case .accepted(let run): return .success(run: run, status: .accepted, duplicate: false)
+                case .accepted(let run, let status): return .success(run: run, status: status, duplicate: false)
                 case .duplicate(let run, let status): return .success(run: run, status: status, duplicate: true)
                 case .conflict(let existing):
                     return .failure(Self.conflict(existing: existing), run: existing)

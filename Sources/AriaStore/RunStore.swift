@@ -174,8 +174,10 @@ extension RunStore {
 
 /// What recording a submission did.
 public enum SubmissionOutcome: Sendable, Equatable {
-    /// A new run was recorded.
-    case accepted(RunID)
+    /// A new run was recorded, with its status when the transaction committed: `accepted` (to be planned or
+    /// started by a scheduler), `running` (started here), or how it ended (`succeeded`, `failed`) when its
+    /// steps were all executed inline in the same transaction.
+    case accepted(RunID, status: RunStatus)
     /// The same key and payload (or the same message) was recorded before: the existing run.
     case duplicate(RunID, RunStatus)
     /// The key was used before with a different payload.
@@ -343,12 +345,15 @@ extension RunStore {
                 try tx.enqueue(subject: subjects.plan, messageID: "\(run):plan",
                                envelope: Envelope(type: .planRequest, tenant: input.tenant, run: run, deadline: input.deadline, createdAt: tx.now, traceparent: input.traceparent, body: EmptyBody()))
             }
-            outcomes.append(.accepted(run))
+            outcomes.append(.accepted(run, status: startsHere[index] ? .running : .accepted))
         }
         // Pure steps the new runs dispatched, executed here when the caller asked for it (nothing to cancel yet).
         if let catalog { _ = try executeInline(tx: tx, subjects: subjects, catalog: catalog) }
         if assumingNew { tx.checkSettledBreakers() }
-        return outcomes
+        return outcomes.map { outcome in
+            guard case .accepted(let run, _) = outcome, let ended = tx.endedStatus(of: run) else { return outcome }
+            return .accepted(run, status: ended)
+        }
     }
 
     private static func existing(for input: SubmissionInput, tx: StoreTransaction) throws -> SubmissionOutcome {

@@ -296,11 +296,13 @@ struct SharedClusterTests {
     func gatewayInlineExecution() async throws {
         let cluster = try await Shared.get()
         let client = try await Shared.client()
-        let run = try #require(try await client.createJob(planJob([
+        let reply = try await client.createJob(planJob([
             ["step_id": "a", "skill": "echo", "params": ["x": "from the gateway"]],
             ["step_id": "b", "skill": "sleep", "depends_on": ["a"], "params": ["duration": "10ms"]],
             ["step_id": "c", "skill": "echo", "depends_on": ["b"], "params": ["y": "{{steps.a.output.x}}"]],
-        ]), idempotencyKey: "gateway-inline-\(UUID().uuidString.prefix(8))").run)
+        ]), idempotencyKey: "gateway-inline-\(UUID().uuidString.prefix(8))")
+        let run = try #require(reply.run)
+        #expect(reply.status == .running, "started by the gateway, `b` dispatched")
         let terminal = try await client.watch(run, timeout: .seconds(30)) { _ in }
         #expect(terminal.body.kind == .succeeded)
         #expect(terminal.body.output == ["c": ["y": "from the gateway"]])
@@ -311,6 +313,13 @@ struct SharedClusterTests {
         #expect(workers.dropFirst().allSatisfy { $0.contains(":worker-") }, "\(workers)")
         #expect(workers.count == 3 && workers[1].split(separator: ":")[1] == workers[2].split(separator: ":")[1],
                 "c ran inline in the transaction of the worker that recorded b")
+        // A job of pure steps ends in the transaction that records it: create_job's reply says how.
+        let pure = try await client.createJob(planJob([["step_id": "e", "skill": "echo", "params": ["n": 1]]]), idempotencyKey: nil)
+        #expect(pure.ok && pure.status == .succeeded && pure.duplicate == false)
+        let failing = try await client.createJob(planJob([["step_id": "f", "skill": "fail", "params": ["message": "no"]]]), idempotencyKey: nil)
+        #expect(failing.ok && failing.status == .failed, "the job was recorded; its run failed")
+        let pureRun = try #require(pure.run)
+        #expect(try await client.getRun(pureRun).runView?.status == .succeeded)
         await client.close()
     }
 

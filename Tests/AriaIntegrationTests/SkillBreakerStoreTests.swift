@@ -44,7 +44,7 @@ struct SkillBreakerStoreTests {
         for _ in 0..<3 { _ = try await outcome(pool, "echo", timeout, at: Date()) }
         #expect(try await scalar(pool, "SELECT state FROM skill_breakers WHERE skill = 'echo'") == "open")
         let (outcomes, outbox) = try await store.submit([try submission(echoPlan([("a", [])]), key: nil, ref: "S:1")], catalog: .builtIn)
-        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted: \(outcomes)"); return }
+        guard case .accepted(let run, _) = outcomes[0] else { Issue.record("not accepted: \(outcomes)"); return }
         #expect(!outbox.contains { $0.subject == Subjects.workIntake(pool: "default") }, "no dispatch while the breaker is open")
         #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1", [run.description]) == "waiting")
         #expect(try await scalar(pool, "SELECT string_agg(kind, ',' ORDER BY seq) FROM run_events WHERE run_id = $1", [run.description])

@@ -137,7 +137,7 @@ struct RunStoreTests {
         let sweeping = RunStore(pool: pool, origin: "test", subjects: Subjects(), outboxGrace: AriaDuration(milliseconds: 1))
         let plan = echoPlan([("a", [])])
         let (results, written) = try await sweeping.submit([try submission(plan, key: "k1"), try submission(plan, key: "k2", hash: "h2")])
-        let runs = results.compactMap { if case .accepted(let run) = $0 { run } else { nil } }
+        let runs = results.compactMap { if case .accepted(let run, _) = $0 { run } else { nil } }
         #expect(runs.count == 2)
         // Two intents (run.start) with rows of their own, four events sharing one marker row.
         #expect(try await scalar(pool, "SELECT count(*) FROM outbox") == "3")
@@ -173,7 +173,7 @@ struct RunStoreTests {
         let (store, pool) = try await migratedStore("idem")
         let plan = echoPlan([("a", [])])
         let (first, outbox) = try await store.submit([try submission(plan, key: "k1", ref: "S:1")])
-        guard case .accepted(let run) = first[0] else { Issue.record("not accepted: \(first)"); return }
+        guard case .accepted(let run, _) = first[0] else { Issue.record("not accepted: \(first)"); return }
         #expect(outbox.map(\.subject).sorted() == [Subjects.scheduleIntake, "aria.t.demo.events.\(run).accepted", "aria.t.demo.events.\(run).planned"].sorted())
         #expect(outbox.allSatisfy { $0.id > 0 })
         let (again, _) = try await store.submit([try submission(plan, key: "k1", ref: "S:2")])
@@ -197,7 +197,7 @@ struct RunStoreTests {
         }
         let plan = echoPlan([("a", []), ("b", ["a"])])
         let (first, outbox) = try await store.submit([try submission(plan, key: "k1", ref: "S:1")], catalog: .builtIn)
-        guard case .accepted(let run) = first[0] else { Issue.record("not accepted: \(first)"); return }
+        guard case .accepted(let run, _) = first[0] else { Issue.record("not accepted: \(first)"); return }
         #expect(try await runInserts() == ["whole"])
         #expect(outbox.contains { $0.subject == Subjects.workIntake(pool: "default") } && outbox.allSatisfy { $0.id > 0 })
         #expect(try await scalar(pool, "SELECT string_agg(step_id || ':' || status || ':' || phase || ':' || (dispatched_at IS NOT NULL), ',' ORDER BY step_id) FROM steps WHERE run_id = $1",
@@ -229,7 +229,7 @@ struct RunStoreTests {
         }
         let runs = Set(outcomes.map { outcome -> String in
             switch outcome {
-            case .accepted(let run), .duplicate(let run, _): return run.description
+            case .accepted(let run, _), .duplicate(let run, _): return run.description
             case .conflict(let run): return "conflict \(run)"
             }
         })
@@ -244,7 +244,7 @@ struct RunStoreTests {
         let (store, pool) = try await migratedStore("join")
         let plan = echoPlan([("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])])
         let (outcomes, _) = try await store.submit([try submission(plan, key: nil, ref: "S:1")])
-        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted"); return }
+        guard case .accepted(let run, _) = outcomes[0] else { Issue.record("not accepted"); return }
         let tenant = TenantID(trusted: "demo")
         _ = try await store.advance(tenant: tenant, run: run, event: .start, catalog: .builtIn)
         func finish(_ step: String) async throws {
@@ -293,7 +293,7 @@ struct RunStoreTests {
         let (store, pool) = try await migratedStore("optimistic")
         let tenant = TenantID(trusted: "demo")
         let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", [])]), key: nil, ref: "S:1")], catalog: .builtIn)
-        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted"); return }
+        guard case .accepted(let run, _) = outcomes[0] else { Issue.record("not accepted"); return }
         #expect(try await scalar(pool, "SELECT status FROM steps WHERE run_id = $1", [run.description]) == "dispatched", "the gateway dispatched the root step")
         let finish = AttemptFinish(tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0,
                                    outcome: .succeeded, output: ["x": 1], traceparent: nil, optimistic: true, worker: "w1")
@@ -315,7 +315,7 @@ struct RunStoreTests {
         let tenant = TenantID(trusted: "demo")
         let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]), key: nil, ref: "S:1")],
                                                    catalog: .builtIn)
-        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted"); return }
+        guard case .accepted(let run, _) = outcomes[0] else { Issue.record("not accepted"); return }
         func finish(_ step: String) async throws -> (dispatched: [String], toScheduler: Int) {
             let (actions, outbox, _) = try await store.finishAttempts([AttemptFinish(
                 tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", attempt: 0, fencingToken: 0,
@@ -373,7 +373,7 @@ struct RunStoreTests {
         let (outcomes, _) = try await store.submit([try submission(templated, key: nil, ref: "S:1"),
                                                     try submission(echoPlan(diamond), key: nil, ref: "S:2"),
                                                     try submission(echoPlan(diamond), key: nil, ref: "S:3")], catalog: .builtIn)
-        guard case .accepted(let whole) = outcomes[0], case .accepted(let limited) = outcomes[1], case .accepted(let refused) = outcomes[2] else {
+        guard case .accepted(let whole, _) = outcomes[0], case .accepted(let limited, _) = outcomes[1], case .accepted(let refused, _) = outcomes[2] else {
             Issue.record("not accepted"); return
         }
         // The root's result: both branches and then the join execute inside its transaction; the run ends there.
@@ -417,7 +417,8 @@ struct RunStoreTests {
         // A one-step echo job ends in its submission's transaction.
         let one = Plan(planID: "p", steps: [PlanStep(stepID: StepID(trusted: "e"), skill: "echo", params: ["i": 7])])
         let (first, firstOutbox) = try await store.submit([try submission(one, key: "k-one", ref: "S:1")], catalog: .builtIn, inline: gateway)
-        guard case .accepted(let run) = first[0] else { Issue.record("not accepted"); return }
+        guard case .accepted(let run, let status) = first[0] else { Issue.record("not accepted"); return }
+        #expect(status == .succeeded, "the outcome tells how the run ended")
         #expect(try dispatched(firstOutbox, run).isEmpty, "nothing went to the bus")
         #expect(try await scalar(pool, "SELECT status || ':' || (output->'e'->>'i') || ':' || last_seq || ':' || (finished_at IS NOT NULL AND error IS NULL) FROM runs WHERE run_id = $1",
                                  [run.description]) == "succeeded:7:5:true")
@@ -443,7 +444,8 @@ struct RunStoreTests {
         let failing = Plan(planID: "p", steps: [PlanStep(stepID: StepID(trusted: "f"), skill: "fail", params: ["message": "no"])])
         let (outcomes, outbox) = try await store.submit([try submission(mixed, key: "k-mixed", ref: "S:2"),
                                                          try submission(failing, key: "k-fail", ref: "S:3")], catalog: .builtIn, inline: gateway)
-        guard case .accepted(let mixedRun) = outcomes[0], case .accepted(let failedRun) = outcomes[1] else { Issue.record("not accepted"); return }
+        guard case .accepted(let mixedRun, let mixedStatus) = outcomes[0], case .accepted(let failedRun, let failedStatus) = outcomes[1] else { Issue.record("not accepted"); return }
+        #expect(mixedStatus == .running && failedStatus == .failed)
         #expect(try dispatched(outbox, mixedRun) == ["b"])
         #expect(try await scalar(pool, "SELECT string_agg(step_id || ':' || status, ',' ORDER BY step_id) FROM steps WHERE run_id = $1", [mixedRun.description])
                 == "a:succeeded,b:dispatched,c:pending")
@@ -456,7 +458,7 @@ struct RunStoreTests {
         let chain = echoPlan([("x", []), ("y", ["x"]), ("z", ["y"])])
         let limited = InlineExecution.pure(pureBuiltInSkills(.builtIn), limit: 1, instance: "gateway-t", logger: Logger(label: "test"))
         let (third, thirdOutbox) = try await store.submit([try submission(chain, key: nil, ref: "S:4")], catalog: .builtIn, inline: limited)
-        guard case .accepted(let chainRun) = third[0] else { Issue.record("not accepted"); return }
+        guard case .accepted(let chainRun, _) = third[0] else { Issue.record("not accepted"); return }
         #expect(try dispatched(thirdOutbox, chainRun) == ["y"])
         #expect(try await scalar(pool, "SELECT string_agg(step_id || ':' || status, ',' ORDER BY step_id) FROM steps WHERE run_id = $1", [chainRun.description])
                 == "x:succeeded,y:dispatched,z:pending")
@@ -467,7 +469,8 @@ struct RunStoreTests {
         #expect(try await scalar(pool, "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%UPDATE runs r SET last_seq = ' || 'coalesce%'") == "0")
         // Off (no inline execution): the root is dispatched as before.
         let (fourth, fourthOutbox) = try await store.submit([try submission(one, key: nil, ref: "S:5")], catalog: .builtIn)
-        guard case .accepted(let plainRun) = fourth[0] else { Issue.record("not accepted"); return }
+        guard case .accepted(let plainRun, let plainStatus) = fourth[0] else { Issue.record("not accepted"); return }
+        #expect(plainStatus == .running, "started here, its root dispatched")
         #expect(try dispatched(fourthOutbox, plainRun) == ["e"])
         await pool.close()
     }
@@ -503,7 +506,7 @@ struct RunStoreTests {
             _ = try? holder.execute("COMMIT")
         }
         let (outcomes, outbox) = try await store.submit([try submission(echoPlan([("a", []), ("b", [])]), key: nil, ref: "S:1")], catalog: .builtIn, ahead: ahead)
-        guard case .accepted(let run) = outcomes.first else { Issue.record("not accepted"); return }
+        guard case .accepted(let run, _) = outcomes.first else { Issue.record("not accepted"); return }
         let sent = handedOver.withLock { $0 }
         #expect(sent.count == 2, "both root steps' dispatches went ahead")
         #expect(lockHeld.withLock { $0 } == [true, true])
@@ -514,7 +517,7 @@ struct RunStoreTests {
         let creator = try PostgresConnection.connect(config)
         defer { creator.close() }
         let (second, _) = try await store.submit([try submission(echoPlan([("a", [])]), key: nil, ref: "S:2")], catalog: .builtIn)
-        guard case .accepted(let waited) = second.first else { Issue.record("not accepted"); return }
+        guard case .accepted(let waited, _) = second.first else { Issue.record("not accepted"); return }
         try creator.execute("BEGIN")
         try creator.query("SELECT pg_advisory_xact_lock($1)", [String(waited.creationLockKey)])
         let finishing = Task {
@@ -561,7 +564,7 @@ struct RunStoreTests {
         // A chain a -> b: a is the single root; the digest is the run as the submission left it.
         let chain = echoPlan([("a", []), ("b", ["a"])])
         let (outcomes, outbox) = try await store.submit([try submission(chain, key: "k1", ref: "S:1")], catalog: .builtIn)
-        guard case .accepted(let run) = outcomes.first, let root = try dispatches(outbox).first else { Issue.record("no dispatch"); return }
+        guard case .accepted(let run, _) = outcomes.first, let root = try dispatches(outbox).first else { Issue.record("no dispatch"); return }
         let digest = try #require(root.body.run)
         #expect(digest.plan == chain && digest.steps == ["a": .dispatched] && digest.idempotencyKey == "k1")
         #expect(try await scalar(pool, "SELECT last_seq FROM runs WHERE run_id = $1", [run.description]) == String(digest.lastSeq))
@@ -585,7 +588,7 @@ struct RunStoreTests {
         #expect(try await scalar(pool, "SELECT worker || ':' || status FROM step_attempts WHERE run_id = $1", [run.description]) == "w1:succeeded")
         // A stale digest (the run moved on since): the transaction's check fails and the result is recorded the careful way.
         let (staleOutcomes, staleOutbox) = try await store.submit([try submission(echoPlan([("a", [])]), key: "k3", ref: "S:3")], catalog: .builtIn)
-        guard case .accepted(let staleRun) = staleOutcomes.first, var stale = try dispatches(staleOutbox).first?.body.run else { Issue.record("no digest"); return }
+        guard case .accepted(let staleRun, _) = staleOutcomes.first, var stale = try dispatches(staleOutbox).first?.body.run else { Issue.record("no digest"); return }
         stale.lastSeq -= 1
         let (staleActions, _, _) = try await store.finishAttempts([AttemptFinish(
             tenant: tenant, run: staleRun, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0, outcome: .succeeded,
@@ -596,7 +599,7 @@ struct RunStoreTests {
         #expect(try await scalar(pool, "SELECT count(*) FROM run_events WHERE run_id = $1 AND kind = 'step_succeeded'", [staleRun.description]) == "1")
         // An unsettled breaker fails the assumption too: the result is still recorded, and feeds the breaker.
         let (third, thirdOutbox) = try await store.submit([try submission(echoPlan([("a", [])]), key: "k4", ref: "S:4")], catalog: .builtIn)
-        guard case .accepted(let thirdRun) = third.first, let thirdDigest = try dispatches(thirdOutbox).first?.body.run else { Issue.record("no digest"); return }
+        guard case .accepted(let thirdRun, _) = third.first, let thirdDigest = try dispatches(thirdOutbox).first?.body.run else { Issue.record("no digest"); return }
         _ = try await pool.withConnection { try $0.query("INSERT INTO skill_breakers (skill, state, consecutive_failures) VALUES ('echo', 'closed', 2)") }
         let (thirdActions, _, _) = try await store.finishAttempts([AttemptFinish(
             tenant: tenant, run: thirdRun, step: StepID(trusted: "a"), skill: "echo", attempt: 0, fencingToken: 0, outcome: .succeeded,
@@ -608,7 +611,7 @@ struct RunStoreTests {
         let heldPlan = Plan(planID: "p", steps: [PlanStep(stepID: StepID(trusted: "a"), skill: "echo", params: ["message": "a"]),
                                                  PlanStep(stepID: StepID(trusted: "b"), skill: "fail", params: ["message": "b"])])
         let (held, heldOutbox) = try await store.submit([try submission(heldPlan, key: "k5", ref: "S:5")], catalog: .builtIn)
-        guard case .accepted(let heldRun) = held.first else { Issue.record("not accepted"); return }
+        guard case .accepted(let heldRun, _) = held.first else { Issue.record("not accepted"); return }
         #expect(try await scalar(pool, "SELECT string_agg(step_id || ':' || status, ',' ORDER BY step_id) FROM steps WHERE run_id = $1", [heldRun.description])
                 == "a:dispatched,b:waiting")
         let heldDispatches = try dispatches(heldOutbox)
@@ -623,7 +626,7 @@ struct RunStoreTests {
         let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", [])]), key: nil, ref: "S:1"),
                                                     try submission(echoPlan([("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]), key: nil, ref: "S:2")],
                                                    catalog: .builtIn)
-        guard case .accepted(let single) = outcomes[0], case .accepted(let diamond) = outcomes[1] else { Issue.record("not accepted"); return }
+        guard case .accepted(let single, _) = outcomes[0], case .accepted(let diamond, _) = outcomes[1] else { Issue.record("not accepted"); return }
         func finish(_ run: RunID, _ step: String) -> AttemptFinish {
             AttemptFinish(tenant: tenant, run: run, step: StepID(trusted: step), skill: "echo", attempt: 0, fencingToken: 0, outcome: .succeeded,
                           output: ["step": .string(step)], traceparent: nil, optimistic: true, worker: "w1")
@@ -651,7 +654,7 @@ struct RunStoreTests {
         let (store, pool) = try await migratedStore("abort")
         let tenant = TenantID(trusted: "demo")
         let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", []), ("b", [])]), key: nil, ref: "S:1")], catalog: .builtIn)
-        guard case .accepted(let run) = outcomes[0] else { Issue.record("not accepted"); return }
+        guard case .accepted(let run, _) = outcomes[0] else { Issue.record("not accepted"); return }
         let (started, _) = try await store.beginAttempts([AttemptStart(tenant: tenant, run: run, step: StepID(trusted: "b"), skill: "echo", traceparent: nil)], worker: "w2")
         #expect(started.map(\.action) == [.startAttempt(number: 1, fencingToken: 1, superseding: nil)])
         let boom = AriaError(.skillFailed, "boom")
@@ -670,7 +673,7 @@ struct RunStoreTests {
         let (store, pool) = try await migratedStore("fence")
         let tenant = TenantID(trusted: "demo")
         let (outcomes, _) = try await store.submit([try submission(echoPlan([("a", [])]), key: nil, ref: "S:1")])
-        guard case .accepted(let run) = outcomes[0] else { return }
+        guard case .accepted(let run, _) = outcomes[0] else { return }
         _ = try await store.advance(tenant: tenant, run: run, event: .start, catalog: .builtIn)
         let start = AttemptStart(tenant: tenant, run: run, step: StepID(trusted: "a"), skill: "echo", traceparent: nil)
         let (first, _) = try await store.beginAttempts([start], worker: "w1")
