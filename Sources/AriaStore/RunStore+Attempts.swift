@@ -435,17 +435,20 @@ extension RunStore {
                       SQL.array(try normal.map { try $0.error.map { try SQL.json($0) } }), ended])
         }
         if !optimistic.isEmpty {
-            connection.queue("""
+            let insert = ColumnRows("""
                 INSERT INTO step_attempts (run_id, step_id, attempt, tenant_id, fencing_token, status, worker, skill, phase, error, started_at, finished_at)
                 SELECT r, st, n, tn, t, status, w, sk, ph, error, $11::timestamptz, $11::timestamptz
                 FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
                     AS u(r, st, n, tn, t, status, w, sk, ph, error)
-                """, [SQL.array(optimistic.map { $0.finish.run.description }), SQL.array(optimistic.map { $0.finish.step.rawValue }),
-                      SQL.array(optimistic.map { String($0.finish.attempt) }), SQL.array(optimistic.map { $0.finish.tenant.rawValue }),
-                      SQL.array(optimistic.map { String($0.finish.fencingToken) }), SQL.array(optimistic.map { $0.status.rawValue }),
-                      SQL.array(optimistic.map { $0.finish.worker }), SQL.array(optimistic.map { $0.finish.skill }),
-                      SQL.array(optimistic.map { (phases["\($0.finish.run) \($0.finish.step)"] ?? .primary).rawValue }),
-                      SQL.array(try optimistic.map { try $0.error.map { try SQL.json($0) } }), ended])
+                """, rowCount: optimistic.count)
+            connection.queue(insert.sql, insert.parameters([
+                .column(optimistic.map { $0.finish.run.description }), .column(optimistic.map { $0.finish.step.rawValue }),
+                .column(optimistic.map { String($0.finish.attempt) }), .column(optimistic.map { $0.finish.tenant.rawValue }),
+                .column(optimistic.map { String($0.finish.fencingToken) }), .column(optimistic.map { $0.status.rawValue }),
+                .column(optimistic.map { $0.finish.worker }), .column(optimistic.map { $0.finish.skill }),
+                .column(optimistic.map { (phases["\($0.finish.run) \($0.finish.step)"] ?? .primary).rawValue }),
+                .column(try optimistic.map { try $0.error.map { try SQL.json($0) } }), .scalar(ended),
+            ]))
         }
         // Feed the skills' circuit breakers (a run of successes of one skill is one event).
         if let breakers = tx.breakers {

@@ -281,26 +281,25 @@ extension RunStore {
                  AS u(r, t, a, s, g, k, ref, h, j, p, seq, dl, tp, o, e)
             \(assumingNew ? "" : "ON CONFLICT DO NOTHING RETURNING run_id::text")
             """
-        let planJSON = SQL.array(try plans.map { try $0.map { try SQL.json($0) } })
-        let fixed = [
-            SQL.array(runs.map(\.description)), SQL.array(inputs.map(\.tenant.rawValue)), SQL.array(inputs.map(\.job.agent.rawValue)),
+        let planJSON: [String?] = try plans.map { try $0.map { try SQL.json($0) } }
+        let insert = ColumnRows(insertSQL, rowCount: runs.count)
+        let fixed: [RowParameter] = [.column(runs.map(\.description)), .column(inputs.map(\.tenant.rawValue)), .column(inputs.map(\.job.agent.rawValue))]
+        let details: [RowParameter] = [
+            .column(inputs.map(\.job.goal)), .column(inputs.map(\.idempotencyKey)),
+            .column(inputs.map(\.submissionRef)), .column(inputs.map(\.payloadHash)), .column(inputs.map(\.jobJSON)), .column(planJSON),
         ]
-        let details = [
-            SQL.array(inputs.map(\.job.goal)), SQL.array(inputs.map(\.idempotencyKey)),
-            SQL.array(inputs.map(\.submissionRef)), SQL.array(inputs.map(\.payloadHash)), SQL.array(inputs.map(\.jobJSON)), planJSON,
-        ]
-        let timing = [SQL.array(inputs.map { $0.deadline.map { Timestamp.format($0) } }), SQL.array(inputs.map(\.traceparent))]
+        let timing: [RowParameter] = [.column(inputs.map { $0.deadline.map { Timestamp.format($0) } }), .column(inputs.map(\.traceparent))]
         let initialSeqs = plans.map { $0 == nil ? Int64(1) : 2 }
         func parameters(_ finals: [StoreTransaction.RunFinal]?) -> [String?] {
             let statuses = startsHere.indices.map { finals?[$0].end?.status.rawValue ?? (startsHere[$0] ? "running" : "accepted") }
             let seqs = initialSeqs.indices.map { String(finals?[$0].lastSeq ?? initialSeqs[$0]) }
-            return fixed + [SQL.array(statuses)] + details + [SQL.array(seqs)] + timing
-                + [SQL.array(runs.indices.map { finals?[$0].end?.output }), SQL.array(runs.indices.map { finals?[$0].end?.error })]
+            return insert.parameters(fixed + [.column(statuses)] + details + [.column(seqs)] + timing
+                + [.column(runs.indices.map { finals?[$0].end?.output }), .column(runs.indices.map { finals?[$0].end?.error })])
         }
-        let insertRuns = PostgresStatement(insertSQL, parameters(nil))
+        let insertRuns = PostgresStatement(insert.sql, parameters(nil))
         let inserted: Set<String>
         if assumingNew {
-            tx.queueRunInsert(insertSQL, runs: runs) { parameters($0) }
+            tx.queueRunInsert(insert.sql, runs: runs) { parameters($0) }
             if startsHere.contains(true) { tx.assumeSettledBreakers() }
             inserted = Set(runs.map(\.description))
         } else {

@@ -331,7 +331,7 @@ public final class StoreTransaction {
     public func insertSteps(_ rows: [(run: RunID, step: StepID, tenant: TenantID, position: Int, skill: String)]) {
         guard !rows.isEmpty else { return }
         for row in rows { unsentStepInserts.insert(Self.key(row.run, row.step)) }
-        connection.queue("""
+        let insert = ColumnRows("""
             INSERT INTO steps (run_id, step_id, tenant_id, position, skill, status, phase, dispatched_at,
                                output, error, attempts, fencing_token, started_at, finished_at)
             SELECT r, st, t, p, k, coalesce(fs, d, 'pending'), coalesce(ph, 'primary'), CASE WHEN d IS NULL THEN NULL ELSE now() END,
@@ -339,21 +339,22 @@ public final class StoreTransaction {
             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
                         $8::text[], $9::jsonb[], $10::jsonb[], $11::int[], $12::bigint[], $13::bool[]) AS u(r, st, t, p, k, d, ph, fs, o, e, n, ft, sh)
             ON CONFLICT DO NOTHING
-            """, parameters: { [self] in
+            """, rowCount: rows.count)
+        connection.queue(insert.sql, parameters: { [self] in
                 var phases: [String: StepPhase] = [:]
                 for mark in dispatched where unsentStepInserts.contains(Self.key(mark.run, mark.step)) { phases[Self.key(mark.run, mark.step)] = mark.phase }
                 dispatched.removeAll { phases[Self.key($0.run, $0.step)] != nil }
                 let results = rows.map { foldedResults.removeValue(forKey: Self.key($0.run, $0.step)) }
                 for row in rows { unsentStepInserts.remove(Self.key(row.run, row.step)) }
                 let rowPhases = rows.map { phases[Self.key($0.run, $0.step)] }
-                return [
-                    SQL.array(rows.map(\.run.description)), SQL.array(rows.map(\.step.rawValue)), SQL.array(rows.map(\.tenant.rawValue)),
-                    SQL.array(rows.map { String($0.position) }), SQL.array(rows.map(\.skill)),
-                    SQL.array(rowPhases.map { $0 == nil ? nil : "dispatched" }), SQL.array(rowPhases.map { $0?.rawValue }),
-                    SQL.array(results.map { $0?.status.rawValue }), SQL.array(results.map { $0?.output }), SQL.array(results.map { $0?.error }),
-                    SQL.array(results.map { $0.map { String($0.attempts) } }), SQL.array(results.map { $0.map { String($0.fencingToken) } }),
-                    SQL.array(results.map { $0.map { $0.startedHere ? "t" : "f" } }),
-                ]
+                return insert.parameters([
+                    .column(rows.map(\.run.description)), .column(rows.map(\.step.rawValue)), .column(rows.map(\.tenant.rawValue)),
+                    .column(rows.map { String($0.position) }), .column(rows.map(\.skill)),
+                    .column(rowPhases.map { $0 == nil ? nil : "dispatched" }), .column(rowPhases.map { $0?.rawValue }),
+                    .column(results.map { $0?.status.rawValue }), .column(results.map { $0?.output }), .column(results.map { $0?.error }),
+                    .column(results.map { $0.map { String($0.attempts) } }), .column(results.map { $0.map { String($0.fencingToken) } }),
+                    .column(results.map { $0.map { $0.startedHere ? "t" : "f" } }),
+                ])
             })
     }
 
@@ -485,14 +486,15 @@ public final class StoreTransaction {
         aheadMessages = outbox.filter { $0.headers.contains { $0.name == AriaHeader.ahead } }
         writeRuns()
         if !events.isEmpty {
-            connection.queue("""
+            let insert = ColumnRows("""
                 INSERT INTO run_events (tenant_id, run_id, seq, kind, body)
                 SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::text[], $5::jsonb[])
-                """, [
-                    SQL.array(events.map { $0.tenant.rawValue }), SQL.array(events.map { $0.run.description }),
-                    SQL.array(events.map { String($0.seq) }), SQL.array(events.map { $0.kind.rawValue }),
-                    SQL.array(events.map { $0.body }),
-                ])
+                """, rowCount: events.count)
+            connection.queue(insert.sql, insert.parameters([
+                .column(events.map { $0.tenant.rawValue }), .column(events.map { $0.run.description }),
+                .column(events.map { String($0.seq) }), .column(events.map { $0.kind.rawValue }),
+                .column(events.map { $0.body }),
+            ]))
             events.removeAll()
         }
         // The events' payloads are in `run_events`: per tenant, one marker row stands for all of them.
@@ -512,16 +514,17 @@ public final class StoreTransaction {
         let batch = OutboxBatch(intents: outbox, events: events)
         guard !rows.isEmpty else { return batch }
         let headers = try rows.map { try SQL.json($0.headers) }
-        connection.queue("""
+        let insert = ColumnRows("""
             INSERT INTO outbox (tenant_id, origin, subject, msg_id, headers, payload, available_at)
             SELECT t, $2, s, m, h, p, now() + make_interval(secs => $7::float8 / 1000)
             FROM unnest($1::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[]) AS u(t, s, m, h, p)
             RETURNING id, msg_id
-            """, [
-                SQL.array(rows.map { $0.tenant.rawValue }), origin, SQL.array(rows.map(\.subject)),
-                SQL.array(rows.map(\.messageID)), SQL.array(headers),
-                SQL.array(rows.map { String(decoding: $0.payload, as: UTF8.self) }), String(outboxGrace.milliseconds),
-            ], then: batch.assignIDs)
+            """, rowCount: rows.count)
+        connection.queue(insert.sql, insert.parameters([
+            .column(rows.map { $0.tenant.rawValue }), .scalar(origin), .column(rows.map(\.subject)),
+            .column(rows.map(\.messageID)), .column(headers),
+            .column(rows.map { String(decoding: $0.payload, as: UTF8.self) }), .scalar(String(outboxGrace.milliseconds)),
+        ]), then: batch.assignIDs)
         eventMessages.removeAll()
         outbox.removeAll()
         return batch
