@@ -113,7 +113,14 @@ struct ColumnRows: Sendable {
             rows.append("(" + values.joined(separator: ", ") + ")")
         }
         let rest = String(decoding: text[(close + 1)...], as: UTF8.self)
-        let hasAlias = rest.trimmingLeadingSpaces.uppercased().hasPrefix("AS ")
+        let afterCall = rest.trimmingLeadingSpaces
+        let hasAlias = afterCall.uppercased().hasPrefix("AS ")
+        // `unnest($1::bigint[]) AS k` names the function's one column `k`; a VALUES list aliased `k` would
+        // make `k` the whole row. Only an alias with its column list (`AS u(a, b)`), or none, is rewritten.
+        if hasAlias {
+            let name = afterCall.dropFirst(3).trimmingLeadingSpaces
+            guard let open = name.firstIndex(where: { !($0.isLetter || $0.isNumber || $0 == "_") }), name[open] == "(" else { return nil }
+        }
         let values = "(VALUES " + rows.joined(separator: ", ") + ")" + (hasAlias ? "" : " AS u")
         let prefix = String(decoding: text[..<start], as: UTF8.self)
         let rewritten = renumber(prefix, renumbered) + values + renumber(rest, renumbered)

@@ -117,14 +117,17 @@ extension RunStore {
             decisions.append(AttemptDecision(action: action, phase: phase, idempotencyKey: idempotencyKey, recorded: SQL.jsonValue(row["recorded"])))
         }
         guard !started.isEmpty else { return decisions }
-        let runs = SQL.array(started.map { $0.start.run.description }), steps = SQL.array(started.map { $0.start.step.rawValue })
-        connection.queue("""
+        let runs = RowParameter.column(started.map { $0.start.run.description }), steps = RowParameter.column(started.map { $0.start.step.rawValue })
+        let claim = ColumnRows("""
             UPDATE steps s SET status = 'running', attempts = u.n, fencing_token = u.t, started_at = now(),
                 lease_expires_at = now() + make_interval(secs => u.l::float8 / 1000)
             FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS u(r, st, n, t, l)
             WHERE s.run_id = u.r AND s.step_id = u.st
-            """, [runs, steps, SQL.array(started.map { String($0.number) }), SQL.array(started.map { String($0.token) }),
-                  SQL.array(started.map { String($0.start.lease.milliseconds) })])
+            """, rowCount: started.count)
+        connection.queue(claim.sql, claim.parameters([
+            runs, steps, .column(started.map { String($0.number) }), .column(started.map { String($0.token) }),
+            .column(started.map { String($0.start.lease.milliseconds) }),
+        ]))
         let superseded = started.filter { $0.superseding != nil }
         if !superseded.isEmpty {
             connection.queue("""
@@ -134,13 +137,16 @@ extension RunStore {
                 """, [SQL.array(superseded.map { $0.start.run.description }), SQL.array(superseded.map { $0.start.step.rawValue }),
                       SQL.array(superseded.map { String($0.superseding!) })])
         }
-        connection.queue("""
+        let attempts = ColumnRows("""
             INSERT INTO step_attempts (run_id, step_id, attempt, tenant_id, fencing_token, status, worker, skill, phase, ledger_hit)
             SELECT r, st, n, tn, t, 'running', $6, sk, ph, lh
             FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::bigint[], $7::text[], $8::text[], $9::bool[]) AS u(r, st, n, tn, t, sk, ph, lh)
-            """, [runs, steps, SQL.array(started.map { String($0.number) }), SQL.array(started.map { $0.start.tenant.rawValue }),
-                  SQL.array(started.map { String($0.token) }), worker, SQL.array(started.map { $0.start.skill }),
-                  SQL.array(started.map { $0.phase.rawValue }), SQL.array(started.map { $0.ledgerHit ? "t" : "f" })])
+            """, rowCount: started.count)
+        connection.queue(attempts.sql, attempts.parameters([
+            runs, steps, .column(started.map { String($0.number) }), .column(started.map { $0.start.tenant.rawValue }),
+            .column(started.map { String($0.token) }), .scalar(worker), .column(started.map { $0.start.skill }),
+            .column(started.map { $0.phase.rawValue }), .column(started.map { $0.ledgerHit ? "t" : "f" }),
+        ]))
         return decisions
     }
 
@@ -403,16 +409,19 @@ extension RunStore {
                 attempts: item.finish.attempt, fencingToken: item.finish.fencingToken, startedHere: item.finish.optimistic))
         }
         if !updated.isEmpty {
-            connection.queue("""
+            let update = ColumnRows("""
                 UPDATE steps s SET status = u.status, output = u.output, error = u.error, finished_at = now(), lease_expires_at = NULL,
                     attempts = u.n, fencing_token = u.t, started_at = CASE WHEN u.opt THEN now() ELSE s.started_at END
                 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::int[], $7::bigint[], $8::bool[]) AS u(r, st, status, output, error, n, t, opt)
                 WHERE s.run_id = u.r AND s.step_id = u.st
-                """, [SQL.array(updated.map { $0.finish.run.description }), SQL.array(updated.map { $0.finish.step.rawValue }),
-                      SQL.array(updated.map { $0.status.rawValue }), SQL.array(updated.map { $0.finish.output?.jsonString }),
-                      SQL.array(try updated.map { try $0.error.map { try SQL.json($0) } }),
-                      SQL.array(updated.map { String($0.finish.attempt) }), SQL.array(updated.map { String($0.finish.fencingToken) }),
-                      SQL.array(updated.map { $0.finish.optimistic ? "t" : "f" })])
+                """, rowCount: updated.count)
+            connection.queue(update.sql, update.parameters([
+                .column(updated.map { $0.finish.run.description }), .column(updated.map { $0.finish.step.rawValue }),
+                .column(updated.map { $0.status.rawValue }), .column(updated.map { $0.finish.output?.jsonString }),
+                .column(try updated.map { try $0.error.map { try SQL.json($0) } }),
+                .column(updated.map { String($0.finish.attempt) }), .column(updated.map { String($0.finish.fencingToken) }),
+                .column(updated.map { $0.finish.optimistic ? "t" : "f" }),
+            ]))
         }
         if !superseded.isEmpty {
             connection.queue("""
@@ -426,13 +435,16 @@ extension RunStore {
         // may schedule it), not Postgres' `now()`, which comes a little later.
         let ended = Timestamp.format(tx.now)
         if !normal.isEmpty {
-            connection.queue("""
+            let update = ColumnRows("""
                 UPDATE step_attempts a SET status = u.status, error = u.error, finished_at = $6::timestamptz
                 FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[]) AS u(r, st, n, status, error)
                 WHERE a.run_id = u.r AND a.step_id = u.st AND a.attempt = u.n
-                """, [SQL.array(normal.map { $0.finish.run.description }), SQL.array(normal.map { $0.finish.step.rawValue }),
-                      SQL.array(normal.map { String($0.finish.attempt) }), SQL.array(normal.map { $0.status.rawValue }),
-                      SQL.array(try normal.map { try $0.error.map { try SQL.json($0) } }), ended])
+                """, rowCount: normal.count)
+            connection.queue(update.sql, update.parameters([
+                .column(normal.map { $0.finish.run.description }), .column(normal.map { $0.finish.step.rawValue }),
+                .column(normal.map { String($0.finish.attempt) }), .column(normal.map { $0.status.rawValue }),
+                .column(try normal.map { try $0.error.map { try SQL.json($0) } }), .scalar(ended),
+            ]))
         }
         if !optimistic.isEmpty {
             let insert = ColumnRows("""

@@ -454,18 +454,19 @@ public final class StoreTransaction {
         let runs = Set(seqUpdates.keys).union(runEnds.keys.filter { !endsWrittenByInsert.contains($0) })
             .subtracting(unsentRunInserts).sorted { $0.description < $1.description }
         guard !runs.isEmpty else { return }
-        connection.queue("""
+        let update = ColumnRows("""
             UPDATE runs r SET last_seq = coalesce(u.s, r.last_seq), updated_at = now(),
                 status = coalesce(u.st, r.status), output = coalesce(u.o, r.output), error = coalesce(u.e, r.error),
                 progressed_at = CASE WHEN u.st IN ('succeeded', 'failed', 'cancelled') THEN now() ELSE r.progressed_at END,
                 finished_at = CASE WHEN u.st IS NULL THEN r.finished_at ELSE now() END
             FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[], $5::jsonb[]) AS u(r, s, st, o, e)
             WHERE r.run_id = u.r
-            """, [
-                SQL.array(runs.map(\.description)), SQL.array(runs.map { seqUpdates[$0].map(String.init) }),
-                SQL.array(runs.map { runEnds[$0]?.status.rawValue }), SQL.array(runs.map { runEnds[$0]?.output }),
-                SQL.array(runs.map { runEnds[$0]?.error }),
-            ])
+            """, rowCount: runs.count)
+        connection.queue(update.sql, update.parameters([
+            .column(runs.map(\.description)), .column(runs.map { seqUpdates[$0].map(String.init) }),
+            .column(runs.map { runEnds[$0]?.status.rawValue }), .column(runs.map { runEnds[$0]?.output }),
+            .column(runs.map { runEnds[$0]?.error }),
+        ]))
         for run in runs {
             seqUpdates[run] = nil
             runEnds[run] = nil

@@ -34,7 +34,8 @@ import Testing
         #expect(many.parameters([.column(["1", "2"]), .scalar("o")]) == ["{\"1\",\"2\"}", "o"])
         #expect(ColumnRows(Self.statement, rowCount: 0).sql == Self.statement)
         for sql in ["SELECT * FROM unnest($1::text[], ARRAY[1])", "SELECT * FROM unnest($1::double precision[])", "SELECT 1 WHERE x = ANY($1::text[])",
-                    "SELECT * FROM unnest($1::text[], $1::text[])"] {
+                    "SELECT * FROM unnest($1::text[], $1::text[])", "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k",
+                    "SELECT k FROM unnest($1::bigint[]) AS k ORDER BY k"] {
             #expect(ColumnRows(sql, rowCount: 1).sql == sql)
         }
     }
