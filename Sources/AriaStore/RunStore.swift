@@ -167,8 +167,9 @@ extension RunStore {
     /// Takes the creation locks of `runs` until the transaction ends, in key order: exclusive for the
     /// transaction creating them, shared for one waiting for it (``awaitCreation(of:)``).
     static func lockCreation(of runs: [RunID], shared: Bool = false) -> PostgresStatement {
-        PostgresStatement("SELECT pg_advisory_xact_lock\(shared ? "_shared" : "")(k) FROM unnest($1::bigint[]) AS k",
-                          [SQL.array(Set(runs.map(\.creationLockKey)).sorted().map(String.init))])
+        let keys = Set(runs.map(\.creationLockKey)).sorted().map(String.init)
+        let lock = ColumnRows("SELECT pg_advisory_xact_lock\(shared ? "_shared" : "")(k) FROM unnest($1::bigint[]) AS u(k)", rowCount: keys.count)
+        return PostgresStatement(lock.sql, lock.parameters([.column(keys)]))
     }
 }
 
