@@ -172,9 +172,16 @@ extension NATSIntegrationTests {
             #expect(again.first?.metadata?.numDelivered == 2)
             try #require(again.first).term()
 
-            // A WorkQueue stream drops acknowledged and terminated messages.
+            // A WorkQueue stream drops acknowledged and terminated messages. The flush only says the server has
+            // the `term`; its consumer applies it to the stream afterwards, so the count is awaited.
             try await connection.flush(timeout: .seconds(2))
-            #expect(try await js.streamInfo("SEM").messages == 0)
+            let deadline = ContinuousClock.now + .seconds(5)
+            var remaining = try await js.streamInfo("SEM").messages
+            while remaining != 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+                remaining = try await js.streamInfo("SEM").messages
+            }
+            #expect(remaining == 0)
             let info = try await js.consumerInfo(stream: "SEM", consumer: "c")
             #expect(info.numAckPending == 0 && info.numPending == 0)
         }
