@@ -89,6 +89,10 @@ struct ColumnRows: Sendable {
         let text = Array(sql.utf8)
         let opening = Array("unnest(".utf8)
         guard let start = firstIndex(of: opening, in: text) else { return nil }
+        // Only a FROM item (`FROM unnest(...)`, `JOIN unnest(...)`) becomes a VALUES list.
+        let before = String(decoding: text[..<start], as: UTF8.self).uppercased()
+        let lastWord = before.split(whereSeparator: { $0.isWhitespace }).last ?? ""
+        guard lastWord == "FROM" || lastWord == "JOIN" else { return nil }
         guard let close = text[(start + opening.count)...].firstIndex(of: UInt8(ascii: ")")) else { return nil }
         // The arguments: `$n::type[]`, separated by commas and white space; anything else keeps `unnest`.
         let arguments = String(decoding: text[(start + opening.count)..<close], as: UTF8.self)
@@ -114,11 +118,13 @@ struct ColumnRows: Sendable {
         }
         let rest = String(decoding: text[(close + 1)...], as: UTF8.self)
         let afterCall = rest.trimmingLeadingSpaces
-        let hasAlias = afterCall.uppercased().hasPrefix("AS ")
+        let upper = afterCall.uppercased()
+        let hasAlias = upper.hasPrefix("AS") && upper.dropFirst(2).first?.isWhitespace == true
+        guard !upper.hasPrefix("WITH") else { return nil }  // WITH ORDINALITY numbers the function's rows
         // `unnest($1::bigint[]) AS k` names the function's one column `k`; a VALUES list aliased `k` would
         // make `k` the whole row. Only an alias with its column list (`AS u(a, b)`), or none, is rewritten.
         if hasAlias {
-            let name = afterCall.dropFirst(3).trimmingLeadingSpaces
+            let name = afterCall.dropFirst(2).trimmingLeadingSpaces
             guard let open = name.firstIndex(where: { !($0.isLetter || $0.isNumber || $0 == "_") }), name[open] == "(" else { return nil }
         }
         let values = "(VALUES " + rows.joined(separator: ", ") + ")" + (hasAlias ? "" : " AS u")
@@ -135,25 +141,30 @@ struct ColumnRows: Sendable {
         return nil
     }
 
-    /// The parameter numbers `$n` that appear in `text`.
-    private static func referencedParameters(in text: [UInt8]) -> Set<Int> {
-        var found: Set<Int> = []
+    /// Where each `$n` is in `text`: its byte range and number.
+    private static func parameterReferences(in text: [UInt8]) -> [(range: Range<Int>, number: Int)] {
+        var found: [(range: Range<Int>, number: Int)] = []
         var index = 0
         while index < text.count {
-            if text[index] == UInt8(ascii: "$") {
-                var end = index + 1
-                var number = 0
-                while end < text.count, text[end] >= 48, text[end] <= 57 {
-                    number = number * 10 + Int(text[end] - 48)
-                    end += 1
-                }
-                if end > index + 1 { found.insert(number) }
-                index = end
-            } else {
+            guard text[index] == UInt8(ascii: "$") else {
                 index += 1
+                continue
             }
+            var end = index + 1
+            var number = 0
+            while end < text.count, text[end] >= 48, text[end] <= 57 {
+                number = number * 10 + Int(text[end] - 48)
+                end += 1
+            }
+            if end > index + 1 { found.append((index..<end, number)) }
+            index = end
         }
         return found
+    }
+
+    /// The parameter numbers `$n` that appear in `text`.
+    private static func referencedParameters(in text: [UInt8]) -> Set<Int> {
+        Set(parameterReferences(in: text).map(\.number))
     }
 
     /// `text` with each `$n` in `numbers` replaced by its new number.
@@ -162,26 +173,14 @@ struct ColumnRows: Sendable {
         let bytes = Array(text.utf8)
         var result: [UInt8] = []
         result.reserveCapacity(bytes.count + 8)
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "$") {
-                var end = index + 1
-                var number = 0
-                while end < bytes.count, bytes[end] >= 48, bytes[end] <= 57 {
-                    number = number * 10 + Int(bytes[end] - 48)
-                    end += 1
-                }
-                if end > index + 1, let new = numbers[number] {
-                    result.append(contentsOf: Array("$\(new)".utf8))
-                } else {
-                    result.append(contentsOf: bytes[index..<end])
-                }
-                index = end
-            } else {
-                result.append(bytes[index])
-                index += 1
-            }
+        var copied = 0
+        for reference in parameterReferences(in: bytes) {
+            guard let new = numbers[reference.number] else { continue }
+            result.append(contentsOf: bytes[copied..<reference.range.lowerBound])
+            result.append(contentsOf: Array("$\(new)".utf8))
+            copied = reference.range.upperBound
         }
+        result.append(contentsOf: bytes[copied...])
         return String(decoding: result, as: UTF8.self)
     }
 }

@@ -26,6 +26,10 @@ import Testing
         #expect(two.sql.contains("$9::text AS origin") && two.sql.contains("$10::int + 0"))
         // No alias: VALUES in FROM needs one.
         #expect(ColumnRows("SELECT * FROM unnest($1::text[], $2::uuid[])", rowCount: 1).sql == "SELECT * FROM (VALUES ($1::text, $2::uuid)) AS u")
+        // An alias on the next line, and a join.
+        #expect(ColumnRows("SELECT r FROM unnest($1::uuid[])\n    AS u(r)", rowCount: 1).sql == "SELECT r FROM (VALUES ($1::uuid))\n    AS u(r)")
+        #expect(ColumnRows("SELECT 1 FROM t JOIN unnest($1::int[]) AS u(n) ON t.n = u.n", rowCount: 1).sql
+                == "SELECT 1 FROM t JOIN (VALUES ($1::int)) AS u(n) ON t.n = u.n")
     }
 
     @Test func keepsUnnestForManyRowsAndForWhatItCannotRead() {
@@ -35,7 +39,8 @@ import Testing
         #expect(ColumnRows(Self.statement, rowCount: 0).sql == Self.statement)
         for sql in ["SELECT * FROM unnest($1::text[], ARRAY[1])", "SELECT * FROM unnest($1::double precision[])", "SELECT 1 WHERE x = ANY($1::text[])",
                     "SELECT * FROM unnest($1::text[], $1::text[])", "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k",
-                    "SELECT k FROM unnest($1::bigint[]) AS k ORDER BY k"] {
+                    "SELECT k FROM unnest($1::bigint[]) AS k ORDER BY k", "SELECT v FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n)",
+                    "SELECT unnest($1::int[])", "SELECT 1 WHERE 2 IN (SELECT unnest($1::int[]))"] {
             #expect(ColumnRows(sql, rowCount: 1).sql == sql)
         }
     }
