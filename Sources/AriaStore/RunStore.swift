@@ -297,7 +297,6 @@ extension RunStore {
             return insert.parameters(fixed + [.column(statuses)] + details + [.column(seqs)] + timing
                 + [.column(runs.indices.map { finals?[$0].end?.output }), .column(runs.indices.map { finals?[$0].end?.error })])
         }
-        let insertRuns = PostgresStatement(insert.sql, parameters(nil))
         let inserted: Set<String>
         if assumingNew {
             tx.queueRunInsert(insert.sql, runs: runs) { parameters($0) }
@@ -306,6 +305,7 @@ extension RunStore {
         } else {
             // One round trip: BEGIN, the runs, and (when runs start here) which skills' breakers are unsettled.
             let breakerRead = startsHere.contains(true) ? tx.unsettledBreakersStatement() : nil
+            let insertRuns = PostgresStatement(insert.sql, parameters(nil))
             let results = try connection.pipeline([insertRuns] + (breakerRead.map { [$0] } ?? []))
             if breakerRead != nil { tx.noteUnsettledBreakers(results[1]) }
             inserted = Set(results[0].rows.compactMap { $0[0] })
