@@ -110,9 +110,9 @@ struct BenchCommand: AsyncParsableCommand {
         print(try await hopReport(pool, runs: wSeq.runs, title: "Per-hop latency, W one at a time (ms; a worker executes the step)"))
         print(try await clientReport(pool, aSeq, title: "Where a one-at-a-time A job's time goes (ms; client clock and Postgres transaction starts, same host)"))
         print(ProcessCPU.report(before: processesBefore, after: processesAfter, jobs: jobs,
-                                title: "CPU per A job by process (ms; the A burst, from /proc/<pid>/stat; Postgres processes that ended meanwhile, e.g. autovacuum workers, not counted)"))
+                                title: "CPU and context switches per A job by process (the A burst, from /proc/<pid>/stat and /proc/<pid>/task/*/status; Postgres processes and threads that ended meanwhile, e.g. autovacuum workers, not counted)"))
         print(ProcessCPU.report(before: processesAfter, after: processesAfterSequential, jobs: sequential,
-                                title: "CPU per A job by process, one at a time (ms)"))
+                                title: "CPU and context switches per A job by process, one at a time"))
         print(try await transactionReport(pool))
         if statements { print(try await statementReport(pool)) }
         _ = (b, f)
@@ -339,30 +339,68 @@ enum MachineCPU {
 /// CPU time of the cluster's processes (user + system, from `/proc/<pid>/stat`): each service replica,
 /// nats-server, and Postgres (the postmaster and every backend and worker it started), plus this process.
 enum ProcessCPU {
-    /// CPU seconds by process group name (`gateway`, `worker`, `postgres`, …).
-    static func snapshot(_ cluster: LocalCluster) -> [String: Double] {
-        var groups: [String: Double] = [:]
+    /// What a group of processes used: CPU seconds and context switches (voluntary and involuntary, summed
+    /// over the threads alive at the snapshot: a thread that ended meanwhile takes its switches with it).
+    struct Usage {
+        /// User + system CPU seconds.
+        var seconds: Double = 0
+        /// Context switches of the live threads.
+        var switches: Int = 0
+
+        static func += (total: inout Usage, other: Usage) {
+            total.seconds += other.seconds
+            total.switches += other.switches
+        }
+    }
+
+    /// Usage by process group name (`gateway`, `worker`, `postgres`, …).
+    static func snapshot(_ cluster: LocalCluster) -> [String: Usage] {
+        var groups: [String: Usage] = [:]
         for (name, process) in cluster.allProcesses {
             let group = String(name.prefix { $0 != "-" })
-            groups[group, default: 0] += seconds(process.pid)
+            groups[group, default: Usage()] += usage(process.pid)
         }
-        groups["nats-server", default: 0] += seconds(cluster.nats.pid)
+        groups["nats-server", default: Usage()] += usage(cluster.nats.pid)
         let postmaster = cluster.postgres.pid
-        groups["postgres", default: 0] += seconds(postmaster)
-        for pid in children(of: postmaster) { groups["postgres", default: 0] += seconds(pid) }
-        groups["bench client", default: 0] += seconds(getpid())
+        groups["postgres", default: Usage()] += usage(postmaster)
+        for pid in children(of: postmaster) { groups["postgres", default: Usage()] += usage(pid) }
+        groups["bench client", default: Usage()] += usage(getpid())
         return groups
     }
 
-    /// A Markdown table of the CPU spent per job by each group between two snapshots, under `title`.
-    static func report(before: [String: Double], after: [String: Double], jobs: Int, title: String) -> String {
-        let spent = after.map { ($0.key, max(0, $0.value - (before[$0.key] ?? 0))) }.sorted { $0.1 > $1.1 }
+    /// A Markdown table of the CPU and context switches spent per job by each group between two snapshots,
+    /// under `title`.
+    static func report(before: [String: Usage], after: [String: Usage], jobs: Int, title: String) -> String {
+        let spent = after.map { name, usage in
+            (name, max(0, usage.seconds - (before[name]?.seconds ?? 0)), max(0, usage.switches - (before[name]?.switches ?? 0)))
+        }.sorted { $0.1 > $1.1 }
         let total = spent.reduce(0) { $0 + $1.1 }
-        var text = "\n\(title):\n\n| process | CPU ms/job | share |\n|---|---|---|\n"
-        for (name, seconds) in spent {
-            text += "| \(name) | \(String(format: "%.2f", seconds * 1000 / Double(max(jobs, 1)))) | \(String(format: "%.0f %%", total > 0 ? seconds / total * 100 : 0)) |\n"
+        let perJob = Double(max(jobs, 1))
+        var text = "\n\(title):\n\n| process | CPU ms/job | share | context switches/job |\n|---|---|---|---|\n"
+        for (name, seconds, switches) in spent {
+            text += "| \(name) | \(String(format: "%.2f", seconds * 1000 / perJob)) | \(String(format: "%.0f %%", total > 0 ? seconds / total * 100 : 0)) | \(String(format: "%.1f", Double(switches) / perJob)) |\n"
         }
+        let switches = spent.reduce(0) { $0 + $1.2 }
+        text += "| all | \(String(format: "%.2f", total * 1000 / perJob)) | 100 % | \(String(format: "%.1f", Double(switches) / perJob)) |\n"
         return text
+    }
+
+    /// CPU seconds and context switches of `pid` (zero if it is gone).
+    static func usage(_ pid: Int32) -> Usage {
+        Usage(seconds: seconds(pid), switches: contextSwitches(pid))
+    }
+
+    /// The context switches of `pid`'s live threads, from `/proc/<pid>/task/*/status`.
+    static func contextSwitches(_ pid: Int32) -> Int {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return 0 }
+        var total = 0
+        for task in tasks {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8) else { continue }
+            for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
+                total += Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
+            }
+        }
+        return total
     }
 
     /// User + system CPU seconds of `pid` (0 if it is gone). Ended Postgres backends are not counted.

@@ -49,7 +49,7 @@ public struct Gateway: Sendable {
             jetStream: context.jetStream, stream: Streams.submit, consumer: Consumers.gateway,
             slots: context.configuration.fetchBatch * 4, fetchBatch: context.configuration.fetchBatch,
             handlerBatch: context.configuration.fetchBatch, store: context.store,
-            logger: context.logger) { messages in
+            logger: context.logger, handlesLoneMessageInline: true) { messages in
                 await self.handleSubmissions(messages)
             }
         let api = APIResponder(gateway: self)

@@ -24,8 +24,11 @@ public final class JetStreamContext: Sendable {
         options.Wait = max(1, apiTimeout.natsMilliseconds)
         options.PublishAsync.MaxPending = Int64(maxPendingAsyncPublishes)
         let context = Unmanaged.passRetained(failures)
-        options.PublishAsync.ErrHandler = ariaJSPublishAsyncError
-        options.PublishAsync.ErrHandlerClosure = context.toOpaque()
+        // Every acknowledgement and failure comes to one handler: a registered callback gets it
+        // (``publishAsync(_:_:headers:messageID:onOutcome:)``), or else a failure is kept for
+        // ``publishAsyncComplete(timeout:messageIDs:)``.
+        options.PublishAsync.AckHandler = ariaJSPublishAsyncAck
+        options.PublishAsync.AckHandlerClosure = context.toOpaque()
         var pointer: OpaquePointer?
         do {
             try natsCheck(natsConnection_JetStream(&pointer, connection.handle.pointer, &options), "create JetStream context")
@@ -99,6 +102,26 @@ public final class JetStreamContext: Sendable {
             natsMsg_Destroy(message)
         }
         try natsCheck(status, "JetStream async publish", subject: subject)
+    }
+
+    /// Publishes like ``publishAsync(_:_:headers:messageID:)`` and hands how it ended to `onOutcome`: once
+    /// the server acknowledged it (or refused it), on nats.c's acknowledgement thread, so `onOutcome` must
+    /// not block. Nothing waits for it, no task and no thread: a publisher that needs every message
+    /// confirmed counts the outcomes instead of calling ``publishAsyncComplete(timeout:messageIDs:)``.
+    ///
+    /// Outcomes are matched to callbacks by `messageID`, in publication order when the same id is
+    /// published again before its acknowledgement. A callback whose acknowledgement never comes (the
+    /// connection was lost) is never called; it is dropped when more than 10,000 are waiting and it is
+    /// two minutes old. Throws, without calling `onOutcome`, when the message could not be sent.
+    public func publishAsync(_ subject: String, _ payload: [UInt8], headers: [(String, String)] = [], messageID: String,
+                             onOutcome: @escaping @Sendable (PublishOutcome) -> Void) throws {
+        failures.register(messageID, onOutcome)
+        do {
+            try publishAsync(subject, payload, headers: headers, messageID: messageID)
+        } catch {
+            failures.unregisterLast(messageID)
+            throw error
+        }
     }
 
     /// Waits until every asynchronous publish is acknowledged or failed, and returns (and forgets) the
@@ -292,9 +315,49 @@ final class JetStreamHandle: @unchecked Sendable {
     }
 }
 
-/// Collects asynchronous publish failures from nats.c's error handler.
+/// Takes nats.c's asynchronous publish outcomes: hands each to the callback registered for its message id,
+/// or else collects the failures for ``JetStreamContext/publishAsyncComplete(timeout:messageIDs:)``.
 final class PublishFailureCollector: Sendable {
     private let failures = Mutex<[PublishFailure]>([])
+    /// Callbacks waiting for an outcome, by message id, oldest first, with when they were registered.
+    private let callbacks = Mutex<[String: [(registered: ContinuousClock.Instant, call: @Sendable (PublishOutcome) -> Void)]]>([:])
+    /// Beyond this many ids waiting, callbacks older than two minutes are dropped.
+    static let waitingLimit = 10_000
+
+    /// Registers `call` for the next outcome of `messageID`.
+    func register(_ messageID: String, _ call: @escaping @Sendable (PublishOutcome) -> Void) {
+        let now = ContinuousClock.now
+        callbacks.withLock { callbacks in
+            callbacks[messageID, default: []].append((now, call))
+            if callbacks.count > Self.waitingLimit {
+                callbacks = callbacks.compactMapValues { waiting in
+                    let kept = waiting.filter { now - $0.registered < .seconds(120) }
+                    return kept.isEmpty ? nil : kept
+                }
+            }
+        }
+    }
+
+    /// Forgets the callback registered last for `messageID` (its message was not sent).
+    func unregisterLast(_ messageID: String) {
+        callbacks.withLock { callbacks in
+            callbacks[messageID]?.removeLast()
+            if callbacks[messageID]?.isEmpty == true { callbacks[messageID] = nil }
+        }
+    }
+
+    /// Hands an outcome to the oldest callback of `messageID`; false if none is registered.
+    func deliver(_ outcome: PublishOutcome, messageID: String?) -> Bool {
+        guard let messageID else { return false }
+        let call = callbacks.withLock { callbacks -> (@Sendable (PublishOutcome) -> Void)? in
+            guard var waiting = callbacks[messageID], !waiting.isEmpty else { return nil }
+            let first = waiting.removeFirst()
+            callbacks[messageID] = waiting.isEmpty ? nil : waiting
+            return first.call
+        }
+        call?(outcome)
+        return call != nil
+    }
 
     /// The most failures kept unclaimed (the oldest go first): a publisher that never asks for its
     /// failures cannot grow the list without bound.
@@ -337,22 +400,31 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
-/// nats.c's asynchronous publish error handler: records which message failed and why.
-func ariaJSPublishAsyncError(_ js: OpaquePointer?, _ failure: UnsafeMutablePointer<jsPubAckErr>?, _ closure: UnsafeMutableRawPointer?) {
-    guard let closure, let failure else { return }
-    let value = failure.pointee
+/// nats.c's asynchronous publish acknowledgement handler, called on its acknowledgement thread for every
+/// outcome: hands it to the message's callback, or records a failure. Destroys the message, as nats.c asks.
+func ariaJSPublishAsyncAck(_ js: OpaquePointer?, _ message: OpaquePointer?, _ ack: UnsafeMutablePointer<jsPubAck>?,
+                           _ failure: UnsafeMutablePointer<jsPubAckErr>?, _ closure: UnsafeMutableRawPointer?) {
+    defer { natsMsg_Destroy(message) }
+    guard let closure else { return }
+    let outcomes = Unmanaged<PublishFailureCollector>.fromOpaque(closure).takeUnretainedValue()
     var subject = ""
     var messageID: String?
-    if let message = value.Msg {
+    if let message {
         subject = swiftString(natsMsg_GetSubject(message)) ?? ""
         var id: UnsafePointer<CChar>?
         if (try? natsCheck(natsMsgHeader_Get(message, "Nats-Msg-Id", &id), "read header", expecting: [NATS_NOT_FOUND])) == NATS_OK {
             messageID = swiftString(id)
         }
     }
-    let error = NATSError(
-        status: value.Err, jetStreamErrorCode: Int(value.ErrCode.rawValue), operation: "JetStream async publish",
-        detail: swiftString(value.ErrText), subject: subject)
-    Unmanaged<PublishFailureCollector>.fromOpaque(closure).takeUnretainedValue()
-        .add(PublishFailure(subject: subject, messageID: messageID, error: error))
+    if let failure {
+        let value = failure.pointee
+        let error = NATSError(
+            status: value.Err, jetStreamErrorCode: Int(value.ErrCode.rawValue), operation: "JetStream async publish",
+            detail: swiftString(value.ErrText), subject: subject)
+        if !outcomes.deliver(.failed(error), messageID: messageID) {
+            outcomes.add(PublishFailure(subject: subject, messageID: messageID, error: error))
+        }
+    } else if let ack {
+        _ = outcomes.deliver(.acknowledged(duplicate: ack.pointee.Duplicate), messageID: messageID)
+    }
 }

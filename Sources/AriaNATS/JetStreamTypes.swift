@@ -176,6 +176,14 @@ public struct PublishAck: Sendable, Hashable {
     }
 }
 
+/// How an asynchronous publish ended (``JetStreamContext/publishAsync(_:_:headers:messageID:onOutcome:)``).
+public enum PublishOutcome: Sendable {
+    /// The stream stored it; `duplicate` when it already had a message with the same id.
+    case acknowledged(duplicate: Bool)
+    /// The server refused it, or nats.c gave up waiting.
+    case failed(NATSError)
+}
+
 /// An asynchronous JetStream publish that the server refused or that got no acknowledgement.
 public struct PublishFailure: Sendable {
     /// The subject the message was published to.

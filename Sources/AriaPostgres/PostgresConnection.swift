@@ -28,7 +28,7 @@ public final class PostgresConnection: @unchecked Sendable {
     private var poisoned = false
     /// Statements queued by ``queue(_:_:then:)``, sent ahead of the next statement that needs an answer,
     /// each with what to do with its result.
-    private var queued: [(sql: String, parameters: () -> [String?], then: ((PostgresResult) -> Void)?)] = []
+    private var queued: [(sql: String, parameters: () -> [String?]?, then: ((PostgresResult) -> Void)?)] = []
     /// Runs once the next pipeline's statements are on the wire (``whenNextSent(_:)``).
     private var afterNextSend: (() -> Void)?
     /// Runs once the open transaction has committed (``whenCommitted(_:)``).
@@ -132,6 +132,12 @@ public final class PostgresConnection: @unchecked Sendable {
     /// that statements queued after it may still add rows to (they run after it on the server, so they see
     /// its rows).
     public func queue(_ sql: String, parameters: @escaping () -> [String?], then: ((PostgresResult) -> Void)? = nil) {
+        queued.append((sql, { parameters() }, then))
+    }
+
+    /// Queues a statement like ``queue(_:parameters:then:)`` that is left out when, at the time it would be
+    /// sent, `parameters` returns nil (what it was for did not happen); `then` is not called then.
+    public func queue(_ sql: String, parametersIfNeeded parameters: @escaping () -> [String?]?, then: ((PostgresResult) -> Void)? = nil) {
         queued.append((sql, parameters, then))
     }
 
@@ -161,10 +167,16 @@ public final class PostgresConnection: @unchecked Sendable {
     /// transaction, one pipeline runs as one implicit transaction: a failure undoes the statements before it.
     /// - Throws: `PostgresError`.
     public func pipeline(_ statements: [PostgresStatement]) throws -> [PostgresResult] {
-        let handlers = queued.map(\.then)
         let pending = queued
         queued.removeAll()
-        let all = pending.map { PostgresStatement($0.sql, $0.parameters()) } + statements
+        var handlers: [((PostgresResult) -> Void)?] = []
+        var all: [PostgresStatement] = []
+        for entry in pending {
+            guard let parameters = entry.parameters() else { continue }
+            all.append(PostgresStatement(entry.sql, parameters))
+            handlers.append(entry.then)
+        }
+        all += statements
         guard !all.isEmpty else { return [] }
         let handle = try liveHandle()
         let results = try runPipeline(handle, all)

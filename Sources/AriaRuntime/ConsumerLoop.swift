@@ -42,10 +42,19 @@ public struct ConsumerLoop: Service {
     let handler: Handler
     /// Messages fetched and not yet settled (readable by others, e.g. the worker's presence).
     let inFlight: SharedCounter
+    /// Whether a lone message fetched while nothing else is in flight is handled on the loop's own task,
+    /// before the next fetch (``init(jetStream:stream:consumer:slots:fetchBatch:handlerBatch:store:logger:inFlight:handlesLoneMessageInline:handler:)``).
+    let handlesLoneMessageInline: Bool
 
     /// Creates a loop; `inFlight` counts the messages it holds.
+    ///
+    /// With `handlesLoneMessageInline`, a fetch that returns one message while none is in flight has it
+    /// handled by the loop itself before it fetches again: the next pull request (a write, and the server's
+    /// work on it) and a hand-off to a child task stay off that message's path. Only for quick handlers
+    /// (the gateway's): a worker's skill can run long, and its loop must go on fetching meanwhile. Under
+    /// load fetches return several messages, which are handled concurrently as usual.
     public init(jetStream: JetStreamContext, stream: String, consumer: String, slots: Int, fetchBatch: Int, handlerBatch: Int, store: RunStore, logger: Logger,
-                inFlight: SharedCounter = SharedCounter(), handler: @escaping Handler) {
+                inFlight: SharedCounter = SharedCounter(), handlesLoneMessageInline: Bool = false, handler: @escaping Handler) {
         self.jetStream = jetStream
         self.stream = stream
         self.consumer = consumer
@@ -56,6 +65,7 @@ public struct ConsumerLoop: Service {
         self.logger = logger
         self.handler = handler
         self.inFlight = inFlight
+        self.handlesLoneMessageInline = handlesLoneMessageInline
     }
 
     /// Pulls and handles until graceful shutdown; then lets in-flight work finish (or nak on cancellation).
@@ -111,6 +121,11 @@ public struct ConsumerLoop: Service {
                         break
                     }
                     inFlight.add(messages.count)
+                    if handlesLoneMessageInline && held == 0 && messages.count == 1 {
+                        await handle(messages)
+                        inFlight.add(-1)
+                        continue
+                    }
                     for start in stride(from: 0, to: messages.count, by: handlerBatch) {
                         let chunk = Array(messages[start..<min(start + handlerBatch, messages.count)])
                         group.addTask {

@@ -89,10 +89,51 @@ public final class OutboxRelay: Service, Sendable {
     /// their rows deleted; the relay's task does not publish them again. One already sent ahead of the
     /// commit (``publishAhead(_:)``) is not sent again; one that could not be sent here is published by the
     /// relay's task as usual.
+    ///
+    /// When none went ahead, nothing waits for the acknowledgements: each comes back to a callback
+    /// (``JetStreamContext/publishAsync(_:_:headers:messageID:onOutcome:)``), and a row is queued for
+    /// deletion once every message it carries was acknowledged. The relay's task never sees them, so a
+    /// transaction's publication costs no wake-up of a task or of a thread waiting for the bus.
     public func publishCommitted(_ messages: [OutboxMessage]) {
+        guard !messages.isEmpty else { return }
         let notYetSent = sentAhead.withLock { ahead in messages.filter { ahead[$0.messageID] == nil } }
-        send(ahead: notYetSent)
-        publish(messages)
+        guard notYetSent.count == messages.count else {
+            send(ahead: notYetSent)
+            publish(messages)
+            return
+        }
+        let rows = RowAcknowledgements(messages)
+        var unsent = Set<Int64>()
+        for message in messages {
+            do {
+                try jetStream.publishAsync(message.subject, message.payload, headers: message.headers.map { ($0.name, $0.value) },
+                                           messageID: message.messageID) { [self] outcome in
+                    settle(message, outcome, rows: rows)
+                }
+            } catch {
+                unsent.insert(message.id)
+                logger.debug("publishing after the commit failed; the relay's task publishes it", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+            }
+        }
+        guard !unsent.isEmpty else { return }
+        // A row with a message that could not be sent is the relay's task's: it publishes all of the row's
+        // messages (those sent here again: the stream drops them by id) and deletes the row once all are acknowledged.
+        rows.abandon(unsent)
+        publish(messages.filter { unsent.contains($0.id) })
+    }
+
+    /// Takes the bus's answer to a message published by ``publishCommitted(_:)``.
+    private func settle(_ message: OutboxMessage, _ outcome: PublishOutcome, rows: RowAcknowledgements) {
+        switch outcome {
+        case .acknowledged:
+            published.add(1, ordering: .relaxed)
+            guard rows.acknowledged(message.id) else { return }
+            acknowledgedRows.withLock { $0.append(message.id) }
+            deleteWake.yield()
+        case .failed(let error):
+            rows.abandon([message.id])
+            logger.warning("outbox publish not acknowledged; the sweeper will retry", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+        }
     }
 
     /// Runs the publisher and the sweeper until graceful shutdown, then publishes what is still queued.
@@ -210,5 +251,39 @@ public final class OutboxRelay: Service, Sendable {
         guard !done.isEmpty else { return }
         acknowledgedRows.withLock { $0.append(contentsOf: done) }
         deleteWake.yield()
+    }
+}
+
+/// The messages of one committed batch still waiting for their acknowledgement, by outbox row: a row is
+/// done when all of its messages were acknowledged (an event marker row carries several).
+final class RowAcknowledgements: Sendable {
+    /// Messages not yet acknowledged, by row; a row taken out (a failure) is never done here.
+    private let waiting: Mutex<[Int64: Int]>
+
+    /// Tracks `messages` (those without a row, id 0, are not tracked).
+    init(_ messages: [OutboxMessage]) {
+        var waiting: [Int64: Int] = [:]
+        for message in messages where message.id != 0 { waiting[message.id, default: 0] += 1 }
+        self.waiting = Mutex(waiting)
+    }
+
+    /// Notes an acknowledgement of a message of `row`; true when it was the row's last.
+    func acknowledged(_ row: Int64) -> Bool {
+        waiting.withLock { waiting in
+            guard let left = waiting[row] else { return false }
+            if left > 1 {
+                waiting[row] = left - 1
+                return false
+            }
+            waiting[row] = nil
+            return true
+        }
+    }
+
+    /// Takes `rows` out: they are not deleted from here.
+    func abandon(_ rows: Set<Int64>) {
+        waiting.withLock { waiting in
+            for row in rows { waiting[row] = nil }
+        }
     }
 }

@@ -260,10 +260,12 @@ extension RunStore {
     private static func record(_ inputs: [SubmissionInput], tx: StoreTransaction, subjects: SubjectResolver, catalog: SkillCatalog?, assumingNew: Bool) throws -> [SubmissionOutcome] {
         let connection = tx.connection
         let runs = inputs.map { _ in RunID.generate(now: tx.now) }
-        // Dispatches sent ahead of the COMMIT: workers wait for this transaction's end through these locks.
+        // Dispatches sent ahead of the COMMIT: workers wait for this transaction's end through these locks,
+        // taken first. Left out when, by the time the statement goes, the transaction is flushed and none
+        // goes ahead (its steps were all executed inline).
         if tx.dispatchesAhead {
             let lock = lockCreation(of: runs)
-            connection.queue(lock.sql, lock.parameters)
+            connection.queue(lock.sql, parametersIfNeeded: { tx.mayDispatchAhead ? lock.parameters : nil })
         }
         let plans: [Plan?] = inputs.map { input in
             if case .plan(let explicit) = input.job.source { return explicit }

@@ -215,6 +215,11 @@ public final class StoreTransaction {
     var dispatchesAhead = false
     /// The step dispatches to publish once the COMMIT is sent (their rows are in the outbox as well).
     private(set) var aheadMessages: [OutboxMessage] = []
+    /// Whether ``flush(outboxGrace:)`` ran: ``aheadMessages`` is final.
+    private var flushed = false
+    /// Whether this transaction may still send a dispatch ahead of its COMMIT: until it is flushed when it
+    /// ``dispatchesAhead``, then only if it has ``aheadMessages``.
+    var mayDispatchAhead: Bool { dispatchesAhead && (!flushed || !aheadMessages.isEmpty) }
     /// Whether a run's only dispatch of this transaction carries the run's ``RunDigest`` (a submission's new
     /// runs): the run's state after this transaction, from ``runStates``.
     var digestsDispatches = false
@@ -485,6 +490,7 @@ public final class StoreTransaction {
         try emitDeferred()
         try attachDigests()
         aheadMessages = outbox.filter { $0.headers.contains { $0.name == AriaHeader.ahead } }
+        flushed = true
         writeRuns()
         if !events.isEmpty {
             let insert = ColumnRows("""
