@@ -135,7 +135,7 @@ struct OutboxRelayTests {
         await pool.close()
     }
 
-    @Test("committed messages are published by the committing transaction itself, once, and their rows deleted by the relay")
+    @Test("committed messages are published by the committing transaction itself, once, their acknowledgements taken by callbacks, and their rows deleted by the relay")
     func committedMessagesArePublishedAtCommit() async throws {
         // Duplicate windows far shorter than the wait below: a second publication would be stored again.
         let (store, pool, nats, connection, jetStream, relay) = try await Self.shortWindowRelay("relay_committed", streams: [Streams.work, Streams.events])
@@ -148,7 +148,9 @@ struct OutboxRelayTests {
             let work = try await jetStream.streamInfo(Streams.work).messages, events = try await jetStream.streamInfo(Streams.events).messages
             return work == 1 && events == 2
         }
-        #expect(try await scalar(pool, "SELECT count(*) FROM outbox") == "2", "the rows stay until the relay saw the acknowledgements")
+        // The acknowledgements come back to callbacks: no task of the relay waits for them.
+        try await eventually("the acknowledgements to be counted without the relay's task") { relay.publishedCount == 3 }
+        #expect(try await scalar(pool, "SELECT count(*) FROM outbox") == "2", "the rows stay until the relay's task deletes them")
         try await Task.sleep(for: .milliseconds(300))
         let running = Task { try await relay.run() }
         try await eventually("the committed rows to be deleted") {

@@ -327,7 +327,39 @@ extension NATSIntegrationTests {
             #expect(theirs.map(\.messageID) == ["theirs"])
             #expect(try await js.publishAsyncComplete(timeout: .seconds(1)).isEmpty)
         }
-}
+    }
+
+    /// A publish with a callback gets its own outcome there: stored, a duplicate of an id, or refused (a
+    /// full discard-new stream); a refusal is not left for `publishAsyncComplete`.
+    @Test func asyncPublishOutcomesComeToTheirCallbacks() async throws {
+        try await withNATS { nats in
+            let connection = try await nats.admin()
+            defer { connection.close() }
+            let js = try connection.jetStream()
+            _ = try await js.addOrUpdateStream(StreamConfig(name: "PAIR", subjects: ["pair"], maxMessages: 2, discard: .new))
+            let (outcomes, report) = AsyncStream.makeStream(of: (String, String).self)
+            @Sendable func describe(_ outcome: PublishOutcome) -> String {
+                switch outcome {
+                case .acknowledged(let duplicate): duplicate ? "duplicate" : "stored"
+                case .failed(let error): "failed \(error.jetStreamErrorCode ?? 0)"
+                }
+            }
+            for (id, payload) in [("one", "1"), ("one", "1 again"), ("two", "2"), ("three", "3")] {
+                try js.publishAsync("pair", payload.bytes, messageID: id) { report.yield((id, describe($0))) }
+            }
+            var received: [String] = []
+            for await (id, outcome) in outcomes {
+                received.append("\(id): \(outcome)")
+                if received.count == 4 { break }
+            }
+            // Outcomes come in publication order; the stream holds two messages and refuses the third (10077).
+            #expect(received == ["one: stored", "one: duplicate", "two: stored", "three: failed 10077"])
+            #expect(try await js.publishAsyncComplete(timeout: .seconds(5)).isEmpty)
+            // A publish without a callback still reports its failure there.
+            try js.publishAsync("pair", "4".bytes, messageID: "four")
+            #expect(try await js.publishAsyncComplete(timeout: .seconds(5)).map(\.messageID) == ["four"])
+        }
+    }
 
 /// A sum shared between tasks.
 final class SharedTotal: @unchecked Sendable {

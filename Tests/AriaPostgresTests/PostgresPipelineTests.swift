@@ -34,6 +34,26 @@ final class ResultBox: Sendable {
         await pool.close()
     }
 
+    /// A statement queued with `parametersIfNeeded` is decided when it would be sent: left out (its handler
+    /// not called) when the parameters are nil by then, sent in its place otherwise.
+    @Test func aStatementNotNeededWhenSentIsLeftOut() async throws {
+        let pool = try await makePool("pipe_if_needed", maxConnections: 1)
+        try await pool.withConnection { try $0.execute("CREATE TABLE items (id int PRIMARY KEY, name text)") }
+        let handled = ResultBox()
+        let rows = try await pool.withConnection { connection in
+            let needed = Mutex(false)
+            connection.queue("INSERT INTO items VALUES ($1, 'skipped') RETURNING id", parametersIfNeeded: { nil }) { _ in handled.set("skipped") }
+            connection.queue("INSERT INTO items VALUES ($1, 'sent') RETURNING id", parametersIfNeeded: { needed.withLock { $0 } ? ["2"] : nil }) { handled.set($0.first?["id"]) }
+            connection.queue("INSERT INTO items VALUES ($1, $2)", ["3", "after"])
+            // Decided when sent, not when queued.
+            needed.withLock { $0 = true }
+            return try connection.query("SELECT id, name FROM items ORDER BY id").rows.map { "\($0["id"] ?? "-"):\($0["name"] ?? "NULL")" }
+        }
+        #expect(rows == ["2:sent", "3:after"])
+        #expect(handled.value == "2")
+        await pool.close()
+    }
+
     /// Until then, another session sees nothing of them (in autocommit mode, nothing was sent).
     @Test func queuedStatementsAreNotSentEarly() async throws {
         let config = try await TestPostgres.freshDatabase(prefix: "pipe_defer")
