@@ -45,6 +45,9 @@ public struct ConsumerLoop: Service {
     /// Whether a lone message fetched while nothing else is in flight is handled on the loop's own task,
     /// before the next fetch (``init(jetStream:stream:consumer:slots:fetchBatch:handlerBatch:store:logger:inFlight:handlesLoneMessageInline:handler:)``).
     let handlesLoneMessageInline: Bool
+    /// Handles such a lone message on the fetch thread, blocking, when it can (nil: it could not, nothing
+    /// was done, and the message goes to ``handler`` as usual).
+    let handleLoneMessageNow: (@Sendable (NATSMessage) -> HandlingOutcome?)?
 
     /// Creates a loop; `inFlight` counts the messages it holds.
     ///
@@ -53,8 +56,14 @@ public struct ConsumerLoop: Service {
     /// work on it) and a hand-off to a child task stay off that message's path. Only for quick handlers
     /// (the gateway's): a worker's skill can run long, and its loop must go on fetching meanwhile. Under
     /// load fetches return several messages, which are handled concurrently as usual.
+    ///
+    /// `handleLoneMessageNow`, with `handlesLoneMessageInline`, goes one step further: it gets the lone
+    /// message on the fetch thread itself, before the loop's task resumes, and may handle it there
+    /// (blocking), so the message's path has no hop to the cooperative pool and back. When it returns nil
+    /// the message goes to `handler` as usual.
     public init(jetStream: JetStreamContext, stream: String, consumer: String, slots: Int, fetchBatch: Int, handlerBatch: Int, store: RunStore, logger: Logger,
-                inFlight: SharedCounter = SharedCounter(), handlesLoneMessageInline: Bool = false, handler: @escaping Handler) {
+                inFlight: SharedCounter = SharedCounter(), handlesLoneMessageInline: Bool = false,
+                handleLoneMessageNow: (@Sendable (NATSMessage) -> HandlingOutcome?)? = nil, handler: @escaping Handler) {
         self.jetStream = jetStream
         self.stream = stream
         self.consumer = consumer
@@ -66,6 +75,7 @@ public struct ConsumerLoop: Service {
         self.handler = handler
         self.inFlight = inFlight
         self.handlesLoneMessageInline = handlesLoneMessageInline
+        self.handleLoneMessageNow = handleLoneMessageNow
     }
 
     /// Pulls and handles until graceful shutdown; then lets in-flight work finish (or nak on cancellation).
@@ -103,8 +113,13 @@ public struct ConsumerLoop: Service {
                     }
                     lastFetch = ContinuousClock.now
                     let messages: [NATSMessage]
+                    var handledNow: HandlingOutcome?
                     do {
-                        messages = try await subscription.fetch(max: min(free, fetchBatch), timeout: .milliseconds(500))
+                        if handlesLoneMessageInline && held == 0, let now = handleLoneMessageNow {
+                            (messages, handledNow) = try await subscription.fetch(max: min(free, fetchBatch), timeout: .milliseconds(500), lone: now)
+                        } else {
+                            messages = try await subscription.fetch(max: min(free, fetchBatch), timeout: .milliseconds(500))
+                        }
                         failures = 0
                     } catch {
                         failures += 1
@@ -115,6 +130,11 @@ public struct ConsumerLoop: Service {
                         continue
                     }
                     if messages.isEmpty { continue }
+                    if let handledNow {
+                        // Handled on the fetch thread (before any shutdown could hand it back).
+                        await settle(messages[0], handledNow)
+                        continue
+                    }
                     if stopping.isSet {
                         // Fetched while shutting down (e.g. a message this process just nak'ed): hand it back.
                         for message in messages { await settle(message, .shutdown) }

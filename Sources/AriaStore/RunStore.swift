@@ -45,8 +45,25 @@ public struct RunStore: Sendable {
     public func transaction<T: Sendable>(ahead: (@Sendable ([OutboxMessage]) -> Void)? = nil,
                                          committed: (@Sendable ([OutboxMessage]) -> Void)? = nil,
                                          _ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> (T, [OutboxMessage]) {
+        let (value, batch) = try await pool.transaction(transactionWork(ahead: ahead, committed: committed, body))
+        return (value, batch.messages)
+    }
+
+    /// Runs `body` like ``transaction(ahead:committed:_:)``, but on the calling thread, once, and only if
+    /// a connection is idle now (``PostgresPool/transactionIfIdle(isolation:_:)``): nil when none is. For a
+    /// thread that may block; a failure is thrown for the caller to retry the async way.
+    public func transactionIfIdle<T: Sendable>(ahead: (@Sendable ([OutboxMessage]) -> Void)? = nil,
+                                               committed: (@Sendable ([OutboxMessage]) -> Void)? = nil,
+                                               _ body: @escaping @Sendable (StoreTransaction) throws -> T) throws -> (T, [OutboxMessage])? {
+        guard let (value, batch) = try pool.transactionIfIdle(transactionWork(ahead: ahead, committed: committed, body)) else { return nil }
+        return (value, batch.messages)
+    }
+
+    /// The work of a transaction on its connection: `body` with a ``StoreTransaction``, then its flush and hooks.
+    private func transactionWork<T: Sendable>(ahead: (@Sendable ([OutboxMessage]) -> Void)?, committed: (@Sendable ([OutboxMessage]) -> Void)?,
+                                              _ body: @escaping @Sendable (StoreTransaction) throws -> T) -> @Sendable (PostgresConnection) throws -> (T, OutboxBatch) {
         let origin = origin, subjects = subjects, grace = outboxGrace, clock = clock, breakers = breakers
-        let (value, batch) = try await pool.transaction { connection in
+        return { connection in
             // Read on the connection's thread, right before BEGIN: close to the transaction's `now()` in Postgres,
             // so times computed from it (a retry's `not_before`) line up with the times the rows record.
             let now = clock.now()
@@ -66,7 +83,6 @@ public struct RunStore: Sendable {
             }
             return (value, batch)
         }
-        return (value, batch.messages)
     }
 
     /// The session settings of connections to the cluster database: generic plans for every prepared
@@ -217,12 +233,38 @@ extension RunStore {
         let ahead = ahead.flatMap { inputs.count <= $0.maxSubmissions ? $0 : nil }
         if optimism.mayAssume() {
             do {
-                return try await submit(inputs, catalog: catalog, assumingNew: true, ahead: ahead, inline: inline, committed: committed)
+                let (agents, body) = submission(inputs, catalog: catalog, assumingNew: true, ahead: ahead, inline: inline)
+                let result = try await transaction(ahead: ahead?.publish, committed: committed, body)
+                recordedAgents.note(agents)
+                return result
             } catch let error as PostgresError where error.sqlState == Self.uniqueViolation || error.sqlState == Self.assumptionFailed {
                 optimism.assumptionFailed()
             }
         }
-        return try await submit(inputs, catalog: catalog, assumingNew: false, ahead: ahead, inline: inline, committed: committed)
+        let (agents, body) = submission(inputs, catalog: catalog, assumingNew: false, ahead: ahead, inline: inline)
+        let result = try await transaction(ahead: ahead?.publish, committed: committed, body)
+        recordedAgents.note(agents)
+        return result
+    }
+
+    /// Records submissions like ``submit(_:catalog:ahead:inline:committed:)``, but on the calling thread and
+    /// only if a connection is idle now (``transactionIfIdle(ahead:committed:_:)``): nil when none is, and
+    /// nothing was recorded. A failure is thrown; the caller records the submissions again the async way
+    /// (a transaction that failed recorded nothing). For a thread that may block, never the cooperative pool.
+    public func submitIfIdle(_ inputs: [SubmissionInput], catalog: SkillCatalog? = nil, ahead: DispatchAhead? = nil,
+                             inline: InlineExecution? = nil,
+                             committed: (@Sendable ([OutboxMessage]) -> Void)? = nil) throws -> ([SubmissionOutcome], [OutboxMessage])? {
+        let ahead = ahead.flatMap { inputs.count <= $0.maxSubmissions ? $0 : nil }
+        let assumingNew = optimism.mayAssume()
+        let (agents, body) = submission(inputs, catalog: catalog, assumingNew: assumingNew, ahead: ahead, inline: inline)
+        do {
+            guard let result = try transactionIfIdle(ahead: ahead?.publish, committed: committed, body) else { return nil }
+            recordedAgents.note(agents)
+            return result
+        } catch let error as PostgresError where assumingNew && (error.sqlState == Self.uniqueViolation || error.sqlState == Self.assumptionFailed) {
+            optimism.assumptionFailed()
+            throw error
+        }
     }
 
     /// SQLSTATE of a failed `aria_assume` (migration 5).
@@ -230,12 +272,13 @@ extension RunStore {
     /// SQLSTATE `unique_violation`.
     static let uniqueViolation = "23505"
 
-    private func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool, ahead: DispatchAhead?,
-                        inline: InlineExecution?, committed: (@Sendable ([OutboxMessage]) -> Void)?) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
+    /// The transaction body recording `inputs`, and the agents it upserts (to note once it committed).
+    private func submission(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool, ahead: DispatchAhead?,
+                            inline: InlineExecution?) -> ([RecordedAgents.Key], @Sendable (StoreTransaction) throws -> [SubmissionOutcome]) {
         let subjects = subjects
         // Agents already recorded need no upsert: rows of `agents` are never deleted.
         let newAgents = recordedAgents.unrecorded(inputs.map { RecordedAgents.Key(tenant: $0.tenant.rawValue, agent: $0.job.agent.rawValue) })
-        let result = try await transaction(ahead: ahead?.publish, committed: committed) { tx in
+        return (newAgents, { tx in
             tx.dispatchesAhead = ahead != nil && catalog != nil
             tx.digestsDispatches = catalog != nil
             tx.inline = catalog != nil ? inline : nil
@@ -247,9 +290,7 @@ extension RunStore {
                     """, [SQL.array(newAgents.map(\.tenant)), SQL.array(newAgents.map(\.agent))])
             }
             return outcomes
-        }
-        recordedAgents.note(newAgents)
-        return result
+        })
     }
 
     /// Records a batch of submissions set-based: one statement inserts every run (duplicates and conflicts
