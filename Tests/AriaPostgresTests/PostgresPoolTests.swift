@@ -1,6 +1,7 @@
 import AriaPostgres
 import AriaTestSupport
 import Dispatch
+import Foundation
 import Testing
 
 /// Pool checkout, transactions, retries, replacement and thread use.
@@ -182,6 +183,66 @@ import Testing
         release.signal()
         for holder in holders { try await holder.value }
         #expect(pool.statistics == PostgresPoolStatistics(open: 2, idle: 2, inUse: 0, waiting: 0, replaced: 0))
+        await pool.close()
+    }
+
+    /// `transactionIfIdle` runs the transaction on the calling thread when a connection is idle: it
+    /// commits, or rolls back and throws; with every connection checked out it runs nothing and says so.
+    @Test func transactionIfIdleRunsOnTheCallingThreadOrNotAtAll() async throws {
+        let pool = try await makePool("if_idle", maxConnections: 1)
+        try await pool.withConnection { try $0.execute("CREATE TABLE notes (body text)") }
+        // On a thread of its own, as a pull subscription's fetch thread would call it.
+        func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+            await withCheckedContinuation { continuation in
+                Thread { continuation.resume(returning: body()) }.start()
+            }
+        }
+        let ranHere = await onThread { () -> Bool? in
+            let caller = pthread_self()
+            return try? pool.transactionIfIdle { connection -> Bool in
+                try connection.query("INSERT INTO notes VALUES ('kept')")
+                return pthread_equal(pthread_self(), caller) != 0
+            }
+        }
+        #expect(ranHere == true, "the transaction ran, on the calling thread")
+        let failed = await onThread { () -> String in
+            do {
+                _ = try pool.transactionIfIdle { connection in
+                    try connection.query("INSERT INTO notes VALUES ('undone')")
+                    try connection.query("SELECT 1/0")
+                }
+                return "no error"
+            } catch let error as PostgresError {
+                return error.sqlState ?? "-"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(failed == "22012", "division by zero, thrown as is")
+        // The only connection checked out: nothing runs.
+        let (entered, enteredContinuation) = AsyncStream<Void>.makeStream()
+        let release = DispatchSemaphore(value: 0)
+        let holder = Task {
+            try await pool.withConnection { _ in
+                enteredContinuation.yield()
+                _ = release.wait(timeout: .now() + .seconds(30))
+            }
+        }
+        var iterator = entered.makeAsyncIterator()
+        _ = await iterator.next()
+        let busy = await onThread { () -> String in
+            do {
+                return try pool.transactionIfIdle { try $0.query("INSERT INTO notes VALUES ('never')") } == nil ? "nil" : "ran"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(busy == "nil")
+        release.signal()
+        try await holder.value
+        let notes = try await pool.withConnection { try $0.query("SELECT body FROM notes ORDER BY body").rows.map { $0[0] ?? "" } }
+        #expect(notes == ["kept"])
+        #expect(pool.statistics == PostgresPoolStatistics(open: 1, idle: 1, inUse: 0, waiting: 0, replaced: 0))
         await pool.close()
     }
 
