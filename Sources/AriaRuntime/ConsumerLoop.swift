@@ -43,7 +43,7 @@ public struct ConsumerLoop: Service {
     /// Messages fetched and not yet settled (readable by others, e.g. the worker's presence).
     let inFlight: SharedCounter
     /// Whether a lone message fetched while nothing else is in flight is handled on the loop's own task,
-    /// before the next fetch (``init(jetStream:stream:consumer:slots:fetchBatch:handlerBatch:store:logger:inFlight:handlesLoneMessageInline:handler:)``).
+    /// before the next fetch (``init(jetStream:stream:consumer:slots:fetchBatch:handlerBatch:store:logger:inFlight:handlesLoneMessageInline:handleLoneMessageNow:handler:)``).
     let handlesLoneMessageInline: Bool
     /// Handles such a lone message on the fetch thread, blocking, when it can (nil: it could not, nothing
     /// was done, and the message goes to ``handler`` as usual).
