@@ -481,46 +481,31 @@ struct RunStoreTests {
         let (store, pool, _) = try await migratedStoreAndConfig("submit_if_idle", maxConnections: 1)
         let gateway = InlineExecution.pure(pureBuiltInSkills(.builtIn), limit: 32, instance: "gateway-t", logger: Logger(label: "test"))
         let ahead = DispatchAhead(maxSubmissions: 8) { _ in }
-        func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-            try await withCheckedThrowingContinuation { continuation in
-                Thread { continuation.resume(with: Result { try body() }) }.start()
-            }
-        }
         let locks = "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT pg_advisory_xact' || '_lock(%'"
         // A one-step echo job: executed inline, nothing goes ahead, so no creation lock is taken.
         let echo = Plan(planID: "p", steps: [PlanStep(stepID: StepID(trusted: "e"), skill: "echo", params: ["i": 1])])
         let input = try submission(echo, key: "k-echo", ref: "S:1")
-        let recorded = try await onThread { try store.submitIfIdle([input], catalog: .builtIn, ahead: ahead, inline: gateway)?.0 }
+        let recorded = try await onThreadOfItsOwn { try store.submitIfIdle([input], catalog: .builtIn, ahead: ahead, inline: gateway)?.0 }
         guard case .accepted(let run, .succeeded)? = recorded?.first else { Issue.record("not recorded and ended: \(String(describing: recorded))"); return }
         #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "succeeded")
         #expect(try await scalar(pool, locks) == "0", "no dispatch went ahead: no creation lock")
         // The same message again: sent whole, assuming it new, it fails (the caller records it again the async
         // way); then, the careful way for a second, it is recognised as the same run.
-        let assumed = try await onThread { () -> String? in
+        let assumed = try await onThreadOfItsOwn { () -> String? in
             do { _ = try store.submitIfIdle([input], catalog: .builtIn, ahead: ahead, inline: gateway); return nil } catch let error as PostgresError { return error.sqlState }
         }
         #expect(assumed == "23505")
-        let again = try await onThread { try store.submitIfIdle([input], catalog: .builtIn, ahead: ahead, inline: gateway)?.0 }
+        let again = try await onThreadOfItsOwn { try store.submitIfIdle([input], catalog: .builtIn, ahead: ahead, inline: gateway)?.0 }
         #expect(again?.first == .duplicate(run, .succeeded))
         // A step only a worker runs goes ahead of the COMMIT: the creation lock is taken.
         let sleep = Plan(planID: "p", steps: [PlanStep(stepID: StepID(trusted: "s"), skill: "sleep", params: ["duration": 0])])
-        let slept = try await onThread { try store.submitIfIdle([try submission(sleep, key: "k-sleep", ref: "S:2")], catalog: .builtIn, ahead: ahead, inline: gateway)?.0 }
+        let slept = try await onThreadOfItsOwn { try store.submitIfIdle([try submission(sleep, key: "k-sleep", ref: "S:2")], catalog: .builtIn, ahead: ahead, inline: gateway)?.0 }
         guard case .accepted(_, .running)? = slept?.first else { Issue.record("not started: \(String(describing: slept))"); return }
         #expect(try await scalar(pool, locks) == "1", "a dispatch went ahead: its run's creation lock was taken")
         // With the only connection checked out, nothing is recorded and nil says so.
-        let (entered, enteredContinuation) = AsyncStream<Void>.makeStream()
-        let release = DispatchSemaphore(value: 0)
-        let holder = Task {
-            try await pool.withConnection { _ in
-                enteredContinuation.yield()
-                _ = release.wait(timeout: .now() + .seconds(30))
-            }
-        }
-        var iterator = entered.makeAsyncIterator()
-        _ = await iterator.next()
-        let busy = try await onThread { try store.submitIfIdle([try submission(echo, key: "k-busy", ref: "S:3")], catalog: .builtIn, ahead: ahead, inline: gateway) == nil }
-        release.signal()
-        try await holder.value
+        let held = await HeldConnections(pool)
+        let busy = try await onThreadOfItsOwn { try store.submitIfIdle([try submission(echo, key: "k-busy", ref: "S:3")], catalog: .builtIn, ahead: ahead, inline: gateway) == nil }
+        try await held.release()
         #expect(busy)
         #expect(try await scalar(pool, "SELECT count(*) FROM runs WHERE idempotency_key = 'k-busy'") == "0")
         await pool.close()

@@ -191,13 +191,7 @@ import Testing
     @Test func transactionIfIdleRunsOnTheCallingThreadOrNotAtAll() async throws {
         let pool = try await makePool("if_idle", maxConnections: 1)
         try await pool.withConnection { try $0.execute("CREATE TABLE notes (body text)") }
-        // On a thread of its own, as a pull subscription's fetch thread would call it.
-        func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-            await withCheckedContinuation { continuation in
-                Thread { continuation.resume(returning: body()) }.start()
-            }
-        }
-        let ranHere = await onThread { () -> Bool? in
+        let ranHere = try await onThreadOfItsOwn { () -> Bool? in
             let caller = pthread_self()
             return try? pool.transactionIfIdle { connection -> Bool in
                 try connection.query("INSERT INTO notes VALUES ('kept')")
@@ -205,7 +199,7 @@ import Testing
             }
         }
         #expect(ranHere == true, "the transaction ran, on the calling thread")
-        let failed = await onThread { () -> String in
+        let failed = try await onThreadOfItsOwn { () -> String in
             do {
                 _ = try pool.transactionIfIdle { connection in
                     try connection.query("INSERT INTO notes VALUES ('undone')")
@@ -220,17 +214,8 @@ import Testing
         }
         #expect(failed == "22012", "division by zero, thrown as is")
         // The only connection checked out: nothing runs.
-        let (entered, enteredContinuation) = AsyncStream<Void>.makeStream()
-        let release = DispatchSemaphore(value: 0)
-        let holder = Task {
-            try await pool.withConnection { _ in
-                enteredContinuation.yield()
-                _ = release.wait(timeout: .now() + .seconds(30))
-            }
-        }
-        var iterator = entered.makeAsyncIterator()
-        _ = await iterator.next()
-        let busy = await onThread { () -> String in
+        let held = await HeldConnections(pool)
+        let busy = try await onThreadOfItsOwn { () -> String in
             do {
                 return try pool.transactionIfIdle { try $0.query("INSERT INTO notes VALUES ('never')") } == nil ? "nil" : "ran"
             } catch {
@@ -238,8 +223,7 @@ import Testing
             }
         }
         #expect(busy == "nil")
-        release.signal()
-        try await holder.value
+        try await held.release()
         let notes = try await pool.withConnection { try $0.query("SELECT body FROM notes ORDER BY body").rows.map { $0[0] ?? "" } }
         #expect(notes == ["kept"])
         #expect(pool.statistics == PostgresPoolStatistics(open: 1, idle: 1, inUse: 0, waiting: 0, replaced: 0))
