@@ -42,25 +42,23 @@ public struct Gateway: Sendable {
                                     instance: configuration.instance, logger: logger) { $0 == defaultPool }
     }
 
-    /// The gateway's components: two loops on the submit consumer and the API responder.
+    /// The gateway's components: the submit consumer's loop and the API responder.
     ///
-    /// Each loop records a lone submission on its fetch thread, and fetches again only once it is settled
-    /// (``ConsumerLoop``'s `handleLoneMessageNow`); the other loop's pull request stays open meanwhile, so a
-    /// submission arriving then is taken at once instead of waiting for that transaction.
+    /// The loop records a lone submission on its fetch thread and fetches again once it is settled
+    /// (``ConsumerLoop``'s `handleLoneMessageNow`): a submission arriving meanwhile waits for that
+    /// transaction, and comes with the others that arrived then, in one transaction.
     public func services() async throws -> [any Service] {
         try await BusProvisioner(jetStream: context.jetStream, logger: context.logger).requireConsumer(stream: Streams.submit, consumer: Consumers.gateway)
-        let consumers = (0..<2).map { _ in
-            ConsumerLoop(
-                jetStream: context.jetStream, stream: Streams.submit, consumer: Consumers.gateway,
-                slots: context.configuration.fetchBatch * 2, fetchBatch: context.configuration.fetchBatch,
-                handlerBatch: context.configuration.fetchBatch, store: context.store,
-                logger: context.logger, handlesLoneMessageInline: true,
-                handleLoneMessageNow: { message in self.handleLoneSubmissionNow(message) }) { messages in
-                    await self.handleSubmissions(messages)
-                }
-        }
+        let consumer = ConsumerLoop(
+            jetStream: context.jetStream, stream: Streams.submit, consumer: Consumers.gateway,
+            slots: context.configuration.fetchBatch * 4, fetchBatch: context.configuration.fetchBatch,
+            handlerBatch: context.configuration.fetchBatch, store: context.store,
+            logger: context.logger, handlesLoneMessageInline: true,
+            handleLoneMessageNow: { message in self.handleLoneSubmissionNow(message) }) { messages in
+                await self.handleSubmissions(messages)
+            }
         let api = APIResponder(gateway: self)
-        return consumers + [api]
+        return [consumer, api]
     }
 
     /// One checked submission, or the reason it was refused.
