@@ -42,19 +42,14 @@ public struct Gateway: Sendable {
                                     instance: configuration.instance, logger: logger) { $0 == defaultPool }
     }
 
-    /// The gateway's components: the submit consumer's loop and the API responder.
-    ///
-    /// The loop records a lone submission on its fetch thread and fetches again once it is settled
-    /// (``ConsumerLoop``'s `handleLoneMessageNow`): a submission arriving meanwhile waits for that
-    /// transaction, and comes with the others that arrived then, in one transaction.
+    /// The gateway's components: the submit consumer and the API responder.
     public func services() async throws -> [any Service] {
         try await BusProvisioner(jetStream: context.jetStream, logger: context.logger).requireConsumer(stream: Streams.submit, consumer: Consumers.gateway)
         let consumer = ConsumerLoop(
             jetStream: context.jetStream, stream: Streams.submit, consumer: Consumers.gateway,
             slots: context.configuration.fetchBatch * 4, fetchBatch: context.configuration.fetchBatch,
             handlerBatch: context.configuration.fetchBatch, store: context.store,
-            logger: context.logger, handlesLoneMessageInline: true,
-            handleLoneMessageNow: { message in self.handleLoneSubmissionNow(message) }) { messages in
+            logger: context.logger) { messages in
                 await self.handleSubmissions(messages)
             }
         let api = APIResponder(gateway: self)
@@ -81,11 +76,6 @@ public struct Gateway: Sendable {
         } catch {
             return .undecodable(transientError(error))  // replaced by the caller with a transient outcome
         }
-        return check(payload: payload, tenant: tenant, key: key, traceparentHeader: traceparentHeader, submissionRef: submissionRef)
-    }
-
-    /// Checks one message of an active tenant: size, syntax, schema, plan.
-    func check(payload: [UInt8], tenant: TenantID, key: String?, traceparentHeader: String?, submissionRef: String?) -> Intake {
         do {
             let submission = try parser.parse(payload, tenant: tenant)
             if case .plan(let plan) = submission.job.source { try validator.validate(plan) }
@@ -152,37 +142,6 @@ public struct Gateway: Sendable {
             }
         }
         return outcomes
-    }
-
-    /// Records a lone submission from the submit stream on the calling thread (the consumer's fetch thread,
-    /// ``ConsumerLoop``) when all it needs is at hand: its tenant known to be active, a valid job, a new run
-    /// (or a duplicate) and an idle connection. nil when not: nothing was recorded, and the message goes
-    /// the usual way (``handleSubmissions(_:)``), which also records rejections and conflicts.
-    func handleLoneSubmissionNow(_ message: NATSMessage) -> HandlingOutcome? {
-        guard let tenant = Subjects.tenant(of: message.subject), tenants.cachedActivity(of: tenant) == true else { return nil }
-        let ref = message.metadata.map { "\(Streams.submit):\($0.streamSequence)" }
-        let intake = check(payload: message.payload, tenant: tenant, key: message.header(AriaHeader.idempotencyKey).map { String($0.prefix(256)) },
-                           traceparentHeader: message.header(AriaHeader.traceparent), submissionRef: ref)
-        guard case .record(let input) = intake else { return nil }
-        let relay = context.relay
-        do {
-            guard let (results, _) = try context.store.submitIfIdle([input], catalog: validator.catalog, ahead: ahead, inline: inline, committed: { relay.publishCommitted($0) }) else {
-                return nil
-            }
-            switch results.first {
-            case .accepted(let run, _):
-                context.logger.debug("job accepted", metadata: ["tenant": "\(input.tenant)", "run": "\(run)", "traceparent": "\(input.traceparent ?? "-")"])
-                return .committed
-            case .duplicate(let run, _):
-                context.logger.info("duplicate submission", metadata: ["tenant": "\(input.tenant)", "run": "\(run)", "traceparent": "\(input.traceparent ?? "-")"])
-                return .committed
-            case .conflict, nil:
-                return nil
-            }
-        } catch {
-            context.logger.debug("recording a submission on the fetch thread failed; it goes the usual way", metadata: ["error": "\(error)"])
-            return nil
-        }
     }
 
     /// Records submissions in one transaction; its outbox messages are published as soon as it has
@@ -254,12 +213,6 @@ final class TenantDirectory: Sendable {
     private let ttl: Duration = .seconds(5)
 
     init(store: RunStore) { self.store = store }
-
-    /// Whether `tenant` is active, if the cache knows it (nil: not cached, or cached too long ago).
-    func cachedActivity(of tenant: TenantID) -> Bool? {
-        guard let hit = cache.withLock({ $0[tenant] }), ContinuousClock.now - hit.checked < ttl else { return nil }
-        return hit.active
-    }
 
     func isActive(_ tenant: TenantID) async throws -> Bool {
         let now = ContinuousClock.now

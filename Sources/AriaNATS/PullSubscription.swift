@@ -43,22 +43,6 @@ public final class PullSubscription: Sendable {
         }
     }
 
-    /// Fetches like ``fetch(max:timeout:)``; when exactly one message comes, first offers it to `lone` on
-    /// the fetch thread, before the calling task resumes, and returns what `lone` made of it (nil: not
-    /// handled). For a caller that can handle a message there, blocking, without a hop to another thread.
-    public func fetch<Handled: Sendable>(max: Int, timeout: Duration, lone: @escaping @Sendable (NATSMessage) -> Handled?)
-        async throws -> (messages: [NATSMessage], handled: Handled?) {
-        guard max > 0 else { return ([], nil) }
-        let subscription = handle
-        let connection = connection
-        let name = "\(stream)/\(consumer)"
-        return try await thread.run {
-            let pointers = try Self.fetchPointers(subscription.pointer, max: max, timeout: timeout, consumer: name)
-            let messages = pointers.map { NATSMessage(taking: $0.pointer, connection: connection, owner: subscription) }
-            return (messages, messages.count == 1 ? lone(messages[0]) : nil)
-        }
-    }
-
     /// Removes interest; the durable consumer stays on the server.
     public func unsubscribe() {
         // Unsubscribing a closed subscription fails harmlessly.

@@ -133,45 +133,6 @@ public final class PostgresPool: Sendable {
         }
     }
 
-    /// Runs `body` in a transaction like ``transaction(isolation:maxAttempts:_:)``, but on the calling
-    /// thread, once, and only if a connection is idle now: nil when none is (nothing was run).
-    ///
-    /// For a caller on a thread of its own that may block (a pull subscription's fetch thread): the
-    /// transaction takes no hop to a connection's queue and back. A failure is thrown as is, retryable or
-    /// not; the caller decides whether to run the transaction again (e.g. through
-    /// ``transaction(isolation:maxAttempts:_:)``), so `body` must be safe to run more than once. Never call
-    /// it from Swift's cooperative pool: it blocks for the transaction's round trips.
-    public func transactionIfIdle<T>(isolation: PostgresIsolation = .readCommitted, _ body: (PostgresConnection) throws -> T) throws -> T? {
-        let index = state.withLock { state -> Int? in
-            guard !state.closed, state.waiters.isEmpty, let index = state.takeIdleSlot() else { return nil }
-            state.inUse += 1
-            return index
-        }
-        guard let index else { return nil }
-        let slot = slots[index]
-        // `sync` on the slot's serial queue runs the block on this thread: the slot's connection is still
-        // only ever touched through its queue.
-        let result: Result<T, any Error> = withoutActuallyEscaping(body) { body in
-            slot.queue.sync {
-                let result: Result<T, any Error>
-                do {
-                    let connection = try self.readyConnection(of: slot)
-                    result = Result { try Self.runTransaction(on: connection, isolation, body) }
-                    self.settle(slot, connection, after: result)
-                } catch {
-                    result = .failure(error)
-                }
-                self.checkin(slot)
-                return result
-            }
-        }
-        switch result {
-        case .success(let value): return value
-        case .failure(let error as TransactionFailure): throw error.underlying
-        case .failure(let error): throw error
-        }
-    }
-
     /// Closes the pool: pending and later checkouts throw `.poolClosed`; waits up to 10 seconds for
     /// checked-out connections to come back, then closes the idle ones (stragglers close when they return).
     public func close() async {

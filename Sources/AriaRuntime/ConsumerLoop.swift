@@ -42,28 +42,10 @@ public struct ConsumerLoop: Service {
     let handler: Handler
     /// Messages fetched and not yet settled (readable by others, e.g. the worker's presence).
     let inFlight: SharedCounter
-    /// Whether a lone message fetched while nothing else is in flight is handled on the loop's own task,
-    /// before the next fetch (``init(jetStream:stream:consumer:slots:fetchBatch:handlerBatch:store:logger:inFlight:handlesLoneMessageInline:handleLoneMessageNow:handler:)``).
-    let handlesLoneMessageInline: Bool
-    /// Handles such a lone message on the fetch thread, blocking, when it can (nil: it could not, nothing
-    /// was done, and the message goes to ``handler`` as usual).
-    let handleLoneMessageNow: (@Sendable (NATSMessage) -> HandlingOutcome?)?
 
     /// Creates a loop; `inFlight` counts the messages it holds.
-    ///
-    /// With `handlesLoneMessageInline`, a fetch that returns one message while none is in flight has it
-    /// handled by the loop itself before it fetches again: the next pull request (a write, and the server's
-    /// work on it) and a hand-off to a child task stay off that message's path. Only for quick handlers
-    /// (the gateway's): a worker's skill can run long, and its loop must go on fetching meanwhile. Under
-    /// load fetches return several messages, which are handled concurrently as usual.
-    ///
-    /// `handleLoneMessageNow`, with `handlesLoneMessageInline`, goes one step further: it gets the lone
-    /// message on the fetch thread itself, before the loop's task resumes, and may handle it there
-    /// (blocking), so the message's path has no hop to the cooperative pool and back. When it returns nil
-    /// the message goes to `handler` as usual.
     public init(jetStream: JetStreamContext, stream: String, consumer: String, slots: Int, fetchBatch: Int, handlerBatch: Int, store: RunStore, logger: Logger,
-                inFlight: SharedCounter = SharedCounter(), handlesLoneMessageInline: Bool = false,
-                handleLoneMessageNow: (@Sendable (NATSMessage) -> HandlingOutcome?)? = nil, handler: @escaping Handler) {
+                inFlight: SharedCounter = SharedCounter(), handler: @escaping Handler) {
         self.jetStream = jetStream
         self.stream = stream
         self.consumer = consumer
@@ -74,8 +56,6 @@ public struct ConsumerLoop: Service {
         self.logger = logger
         self.handler = handler
         self.inFlight = inFlight
-        self.handlesLoneMessageInline = handlesLoneMessageInline
-        self.handleLoneMessageNow = handleLoneMessageNow
     }
 
     /// Pulls and handles until graceful shutdown; then lets in-flight work finish (or nak on cancellation).
@@ -113,13 +93,8 @@ public struct ConsumerLoop: Service {
                     }
                     lastFetch = ContinuousClock.now
                     let messages: [NATSMessage]
-                    var handledNow: HandlingOutcome?
                     do {
-                        if handlesLoneMessageInline && held == 0, let now = handleLoneMessageNow {
-                            (messages, handledNow) = try await subscription.fetch(max: min(free, fetchBatch), timeout: .milliseconds(500), lone: now)
-                        } else {
-                            messages = try await subscription.fetch(max: min(free, fetchBatch), timeout: .milliseconds(500))
-                        }
+                        messages = try await subscription.fetch(max: min(free, fetchBatch), timeout: .milliseconds(500))
                         failures = 0
                     } catch {
                         failures += 1
@@ -130,22 +105,12 @@ public struct ConsumerLoop: Service {
                         continue
                     }
                     if messages.isEmpty { continue }
-                    if let handledNow {
-                        // Handled on the fetch thread (before any shutdown could hand it back).
-                        await settle(messages[0], handledNow)
-                        continue
-                    }
                     if stopping.isSet {
                         // Fetched while shutting down (e.g. a message this process just nak'ed): hand it back.
                         for message in messages { await settle(message, .shutdown) }
                         break
                     }
                     inFlight.add(messages.count)
-                    if handlesLoneMessageInline && held == 0 && messages.count == 1 {
-                        await handle(messages)
-                        inFlight.add(-1)
-                        continue
-                    }
                     for start in stride(from: 0, to: messages.count, by: handlerBatch) {
                         let chunk = Array(messages[start..<min(start + handlerBatch, messages.count)])
                         group.addTask {

@@ -49,16 +49,6 @@ public struct RunStore: Sendable {
         return (value, batch.messages)
     }
 
-    /// Runs `body` like ``transaction(ahead:committed:_:)``, but on the calling thread, once, and only if
-    /// a connection is idle now (``PostgresPool/transactionIfIdle(isolation:_:)``): nil when none is. For a
-    /// thread that may block; a failure is thrown for the caller to retry the async way.
-    public func transactionIfIdle<T: Sendable>(ahead: (@Sendable ([OutboxMessage]) -> Void)? = nil,
-                                               committed: (@Sendable ([OutboxMessage]) -> Void)? = nil,
-                                               _ body: @escaping @Sendable (StoreTransaction) throws -> T) throws -> (T, [OutboxMessage])? {
-        guard let (value, batch) = try pool.transactionIfIdle(transactionWork(ahead: ahead, committed: committed, body)) else { return nil }
-        return (value, batch.messages)
-    }
-
     /// The work of a transaction on its connection: `body` with a ``StoreTransaction``, then its flush and hooks.
     private func transactionWork<T: Sendable>(ahead: (@Sendable ([OutboxMessage]) -> Void)?, committed: (@Sendable ([OutboxMessage]) -> Void)?,
                                               _ body: @escaping @Sendable (StoreTransaction) throws -> T) -> @Sendable (PostgresConnection) throws -> (T, OutboxBatch) {
@@ -245,26 +235,6 @@ extension RunStore {
         let result = try await transaction(ahead: ahead?.publish, committed: committed, body)
         recordedAgents.note(agents)
         return result
-    }
-
-    /// Records submissions like ``submit(_:catalog:ahead:inline:committed:)``, but on the calling thread and
-    /// only if a connection is idle now (``transactionIfIdle(ahead:committed:_:)``): nil when none is, and
-    /// nothing was recorded. A failure is thrown; the caller records the submissions again the async way
-    /// (a transaction that failed recorded nothing). For a thread that may block, never the cooperative pool.
-    public func submitIfIdle(_ inputs: [SubmissionInput], catalog: SkillCatalog? = nil, ahead: DispatchAhead? = nil,
-                             inline: InlineExecution? = nil,
-                             committed: (@Sendable ([OutboxMessage]) -> Void)? = nil) throws -> ([SubmissionOutcome], [OutboxMessage])? {
-        let ahead = ahead.flatMap { inputs.count <= $0.maxSubmissions ? $0 : nil }
-        let assumingNew = optimism.mayAssume()
-        let (agents, body) = submission(inputs, catalog: catalog, assumingNew: assumingNew, ahead: ahead, inline: inline)
-        do {
-            guard let result = try transactionIfIdle(ahead: ahead?.publish, committed: committed, body) else { return nil }
-            recordedAgents.note(agents)
-            return result
-        } catch let error as PostgresError where assumingNew && (error.sqlState == Self.uniqueViolation || error.sqlState == Self.assumptionFailed) {
-            optimism.assumptionFailed()
-            throw error
-        }
     }
 
     /// SQLSTATE of a failed `aria_assume` (migration 5).

@@ -475,39 +475,23 @@ struct RunStoreTests {
         await pool.close()
     }
 
-    @Test("on the calling thread: a submission recorded there when a connection is idle, not at all when none is; its creation lock taken only when a dispatch goes ahead")
-    func submitIfIdle() async throws {
+    @Test("a submission takes its runs' creation locks only when a dispatch goes ahead of its COMMIT")
+    func creationLockOnlyWhenADispatchGoesAhead() async throws {
         // One connection: its prepared statements show which statements the transactions used.
-        let (store, pool, _) = try await migratedStoreAndConfig("submit_if_idle", maxConnections: 1)
+        let (store, pool, _) = try await migratedStoreAndConfig("creation_lock", maxConnections: 1)
         let gateway = InlineExecution.pure(pureBuiltInSkills(.builtIn), limit: 32, instance: "gateway-t", logger: Logger(label: "test"))
         let ahead = DispatchAhead(maxSubmissions: 8) { _ in }
         let locks = "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT pg_advisory_xact' || '_lock(%'"
         // A one-step echo job: executed inline, nothing goes ahead, so no creation lock is taken.
         let echo = Plan(planID: "p", steps: [PlanStep(stepID: StepID(trusted: "e"), skill: "echo", params: ["i": 1])])
-        let input = try submission(echo, key: "k-echo", ref: "S:1")
-        let recorded = try await onThreadOfItsOwn { try store.submitIfIdle([input], catalog: .builtIn, ahead: ahead, inline: gateway)?.0 }
-        guard case .accepted(let run, .succeeded)? = recorded?.first else { Issue.record("not recorded and ended: \(String(describing: recorded))"); return }
-        #expect(try await scalar(pool, "SELECT status FROM runs WHERE run_id = $1", [run.description]) == "succeeded")
+        let (recorded, _) = try await store.submit([try submission(echo, key: "k-echo", ref: "S:1")], catalog: .builtIn, ahead: ahead, inline: gateway)
+        guard case .accepted(_, .succeeded) = recorded[0] else { Issue.record("not recorded and ended: \(recorded)"); return }
         #expect(try await scalar(pool, locks) == "0", "no dispatch went ahead: no creation lock")
-        // The same message again: sent whole, assuming it new, it fails (the caller records it again the async
-        // way); then, the careful way for a second, it is recognised as the same run.
-        let assumed = try await onThreadOfItsOwn { () -> String? in
-            do { _ = try store.submitIfIdle([input], catalog: .builtIn, ahead: ahead, inline: gateway); return nil } catch let error as PostgresError { return error.sqlState }
-        }
-        #expect(assumed == "23505")
-        let again = try await onThreadOfItsOwn { try store.submitIfIdle([input], catalog: .builtIn, ahead: ahead, inline: gateway)?.0 }
-        #expect(again?.first == .duplicate(run, .succeeded))
         // A step only a worker runs goes ahead of the COMMIT: the creation lock is taken.
         let sleep = Plan(planID: "p", steps: [PlanStep(stepID: StepID(trusted: "s"), skill: "sleep", params: ["duration": 0])])
-        let slept = try await onThreadOfItsOwn { try store.submitIfIdle([try submission(sleep, key: "k-sleep", ref: "S:2")], catalog: .builtIn, ahead: ahead, inline: gateway)?.0 }
-        guard case .accepted(_, .running)? = slept?.first else { Issue.record("not started: \(String(describing: slept))"); return }
+        let (slept, _) = try await store.submit([try submission(sleep, key: "k-sleep", ref: "S:2")], catalog: .builtIn, ahead: ahead, inline: gateway)
+        guard case .accepted(_, .running) = slept[0] else { Issue.record("not started: \(slept)"); return }
         #expect(try await scalar(pool, locks) == "1", "a dispatch went ahead: its run's creation lock was taken")
-        // With the only connection checked out, nothing is recorded and nil says so.
-        let held = await HeldConnections(pool)
-        let busy = try await onThreadOfItsOwn { try store.submitIfIdle([try submission(echo, key: "k-busy", ref: "S:3")], catalog: .builtIn, ahead: ahead, inline: gateway) == nil }
-        try await held.release()
-        #expect(busy)
-        #expect(try await scalar(pool, "SELECT count(*) FROM runs WHERE idempotency_key = 'k-busy'") == "0")
         await pool.close()
     }
 

@@ -1,7 +1,6 @@
 import AriaPostgres
 import AriaTestSupport
 import Dispatch
-import Foundation
 import Testing
 
 /// Pool checkout, transactions, retries, replacement and thread use.
@@ -183,50 +182,6 @@ import Testing
         release.signal()
         for holder in holders { try await holder.value }
         #expect(pool.statistics == PostgresPoolStatistics(open: 2, idle: 2, inUse: 0, waiting: 0, replaced: 0))
-        await pool.close()
-    }
-
-    /// `transactionIfIdle` runs the transaction on the calling thread when a connection is idle: it
-    /// commits, or rolls back and throws; with every connection checked out it runs nothing and says so.
-    @Test func transactionIfIdleRunsOnTheCallingThreadOrNotAtAll() async throws {
-        let pool = try await makePool("if_idle", maxConnections: 1)
-        try await pool.withConnection { try $0.execute("CREATE TABLE notes (body text)") }
-        let ranHere = try await onThreadOfItsOwn { () -> Bool? in
-            let caller = pthread_self()
-            return try? pool.transactionIfIdle { connection -> Bool in
-                try connection.query("INSERT INTO notes VALUES ('kept')")
-                return pthread_equal(pthread_self(), caller) != 0
-            }
-        }
-        #expect(ranHere == true, "the transaction ran, on the calling thread")
-        let failed = try await onThreadOfItsOwn { () -> String in
-            do {
-                _ = try pool.transactionIfIdle { connection in
-                    try connection.query("INSERT INTO notes VALUES ('undone')")
-                    try connection.query("SELECT 1/0")
-                }
-                return "no error"
-            } catch let error as PostgresError {
-                return error.sqlState ?? "-"
-            } catch {
-                return "\(error)"
-            }
-        }
-        #expect(failed == "22012", "division by zero, thrown as is")
-        // The only connection checked out: nothing runs.
-        let held = await HeldConnections(pool)
-        let busy = try await onThreadOfItsOwn { () -> String in
-            do {
-                return try pool.transactionIfIdle { try $0.query("INSERT INTO notes VALUES ('never')") } == nil ? "nil" : "ran"
-            } catch {
-                return "\(error)"
-            }
-        }
-        #expect(busy == "nil")
-        try await held.release()
-        let notes = try await pool.withConnection { try $0.query("SELECT body FROM notes ORDER BY body").rows.map { $0[0] ?? "" } }
-        #expect(notes == ["kept"])
-        #expect(pool.statistics == PostgresPoolStatistics(open: 1, idle: 1, inUse: 0, waiting: 0, replaced: 0))
         await pool.close()
     }
 
