@@ -45,15 +45,8 @@ public struct RunStore: Sendable {
     public func transaction<T: Sendable>(ahead: (@Sendable ([OutboxMessage]) -> Void)? = nil,
                                          committed: (@Sendable ([OutboxMessage]) -> Void)? = nil,
                                          _ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> (T, [OutboxMessage]) {
-        let (value, batch) = try await pool.transaction(transactionWork(ahead: ahead, committed: committed, body))
-        return (value, batch.messages)
-    }
-
-    /// The work of a transaction on its connection: `body` with a ``StoreTransaction``, then its flush and hooks.
-    private func transactionWork<T: Sendable>(ahead: (@Sendable ([OutboxMessage]) -> Void)?, committed: (@Sendable ([OutboxMessage]) -> Void)?,
-                                              _ body: @escaping @Sendable (StoreTransaction) throws -> T) -> @Sendable (PostgresConnection) throws -> (T, OutboxBatch) {
         let origin = origin, subjects = subjects, grace = outboxGrace, clock = clock, breakers = breakers
-        return { connection in
+        let (value, batch) = try await pool.transaction { connection in
             // Read on the connection's thread, right before BEGIN: close to the transaction's `now()` in Postgres,
             // so times computed from it (a retry's `not_before`) line up with the times the rows record.
             let now = clock.now()
@@ -73,6 +66,7 @@ public struct RunStore: Sendable {
             }
             return (value, batch)
         }
+        return (value, batch.messages)
     }
 
     /// The session settings of connections to the cluster database: generic plans for every prepared
@@ -223,18 +217,12 @@ extension RunStore {
         let ahead = ahead.flatMap { inputs.count <= $0.maxSubmissions ? $0 : nil }
         if optimism.mayAssume() {
             do {
-                let (agents, body) = submission(inputs, catalog: catalog, assumingNew: true, ahead: ahead, inline: inline)
-                let result = try await transaction(ahead: ahead?.publish, committed: committed, body)
-                recordedAgents.note(agents)
-                return result
+                return try await submit(inputs, catalog: catalog, assumingNew: true, ahead: ahead, inline: inline, committed: committed)
             } catch let error as PostgresError where error.sqlState == Self.uniqueViolation || error.sqlState == Self.assumptionFailed {
                 optimism.assumptionFailed()
             }
         }
-        let (agents, body) = submission(inputs, catalog: catalog, assumingNew: false, ahead: ahead, inline: inline)
-        let result = try await transaction(ahead: ahead?.publish, committed: committed, body)
-        recordedAgents.note(agents)
-        return result
+        return try await submit(inputs, catalog: catalog, assumingNew: false, ahead: ahead, inline: inline, committed: committed)
     }
 
     /// SQLSTATE of a failed `aria_assume` (migration 5).
@@ -242,13 +230,12 @@ extension RunStore {
     /// SQLSTATE `unique_violation`.
     static let uniqueViolation = "23505"
 
-    /// The transaction body recording `inputs`, and the agents it upserts (to note once it committed).
-    private func submission(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool, ahead: DispatchAhead?,
-                            inline: InlineExecution?) -> ([RecordedAgents.Key], @Sendable (StoreTransaction) throws -> [SubmissionOutcome]) {
+    private func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool, ahead: DispatchAhead?,
+                        inline: InlineExecution?, committed: (@Sendable ([OutboxMessage]) -> Void)?) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let subjects = subjects
         // Agents already recorded need no upsert: rows of `agents` are never deleted.
         let newAgents = recordedAgents.unrecorded(inputs.map { RecordedAgents.Key(tenant: $0.tenant.rawValue, agent: $0.job.agent.rawValue) })
-        return (newAgents, { tx in
+        let result = try await transaction(ahead: ahead?.publish, committed: committed) { tx in
             tx.dispatchesAhead = ahead != nil && catalog != nil
             tx.digestsDispatches = catalog != nil
             tx.inline = catalog != nil ? inline : nil
@@ -260,7 +247,9 @@ extension RunStore {
                     """, [SQL.array(newAgents.map(\.tenant)), SQL.array(newAgents.map(\.agent))])
             }
             return outcomes
-        })
+        }
+        recordedAgents.note(newAgents)
+        return result
     }
 
     /// Records a batch of submissions set-based: one statement inserts every run (duplicates and conflicts
