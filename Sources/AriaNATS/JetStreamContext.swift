@@ -12,18 +12,18 @@ public final class JetStreamContext: Sendable {
     /// The longest a JetStream API request waits for the server.
     public let apiTimeout: Duration
     let handle: JetStreamHandle
-    private let failures: PublishFailureCollector
+    private let outcomes: PublishOutcomes
 
     init(connection: NATSConnection, apiTimeout: Duration, maxPendingAsyncPublishes: Int = 4_000) throws {
         self.connection = connection
         self.apiTimeout = apiTimeout
-        let failures = PublishFailureCollector()
-        self.failures = failures
+        let outcomes = PublishOutcomes()
+        self.outcomes = outcomes
         var options = jsOptions()
         try natsCheck(jsOptions_Init(&options), "jsOptions_Init")
         options.Wait = max(1, apiTimeout.natsMilliseconds)
         options.PublishAsync.MaxPending = Int64(maxPendingAsyncPublishes)
-        let context = Unmanaged.passRetained(failures)
+        let context = Unmanaged.passRetained(outcomes)
         // Every acknowledgement and failure comes to one handler: a registered callback gets it
         // (``publishAsync(_:_:headers:messageID:onOutcome:)``), or else a failure is kept for
         // ``publishAsyncComplete(timeout:messageIDs:)``.
@@ -40,7 +40,7 @@ public final class JetStreamContext: Sendable {
             context.release()
             throw NATSError(code: .other, status: "Error", message: "create JetStream context: no context")
         }
-        handle = JetStreamHandle(pointer, failureCollector: context)
+        handle = JetStreamHandle(pointer, outcomes: context)
     }
 
     // MARK: Publishing
@@ -115,11 +115,11 @@ public final class JetStreamContext: Sendable {
     /// two minutes old. Throws, without calling `onOutcome`, when the message could not be sent.
     public func publishAsync(_ subject: String, _ payload: [UInt8], headers: [(String, String)] = [], messageID: String,
                              onOutcome: @escaping @Sendable (PublishOutcome) -> Void) throws {
-        failures.register(messageID, onOutcome)
+        outcomes.register(messageID, onOutcome)
         do {
             try publishAsync(subject, payload, headers: headers, messageID: messageID)
         } catch {
-            failures.unregisterLast(messageID)
+            outcomes.unregisterLast(messageID)
             throw error
         }
     }
@@ -139,8 +139,8 @@ public final class JetStreamContext: Sendable {
             options.MaxWait = max(1, timeout.natsMilliseconds)
             try natsCheck(js_PublishAsyncComplete(js.pointer, &options), "JetStream async publish complete")
         }
-        guard let messageIDs else { return failures.takeAll() }
-        return failures.take(messageIDs: messageIDs)
+        guard let messageIDs else { return outcomes.takeAll() }
+        return outcomes.take(messageIDs: messageIDs)
     }
 
     // MARK: Streams
@@ -295,16 +295,16 @@ public final class JetStreamContext: Sendable {
 final class JetStreamHandle: @unchecked Sendable {
     /// The nats.c JetStream context.
     let pointer: OpaquePointer
-    private let failureCollector: Unmanaged<PublishFailureCollector>
+    private let outcomes: Unmanaged<PublishOutcomes>
 
-    init(_ pointer: OpaquePointer, failureCollector: Unmanaged<PublishFailureCollector>) {
+    init(_ pointer: OpaquePointer, outcomes: Unmanaged<PublishOutcomes>) {
         self.pointer = pointer
-        self.failureCollector = failureCollector
+        self.outcomes = outcomes
     }
 
     deinit {
         let js = SendablePointer(pointer: pointer)
-        let collector = UncheckedSendable(failureCollector)
+        let collector = UncheckedSendable(outcomes)
         BlockingPool.shared.submit {
             jsCtx_Destroy(js.pointer)
             // nats.c gives no completion signal for its acknowledgement subscription, whose delivery
@@ -317,7 +317,7 @@ final class JetStreamHandle: @unchecked Sendable {
 
 /// Takes nats.c's asynchronous publish outcomes: hands each to the callback registered for its message id,
 /// or else collects the failures for ``JetStreamContext/publishAsyncComplete(timeout:messageIDs:)``.
-final class PublishFailureCollector: Sendable {
+final class PublishOutcomes: Sendable {
     private let failures = Mutex<[PublishFailure]>([])
     /// Callbacks waiting for an outcome, by message id, oldest first, with when they were registered.
     private let callbacks = Mutex<[String: [(registered: ContinuousClock.Instant, call: @Sendable (PublishOutcome) -> Void)]]>([:])
@@ -406,11 +406,9 @@ func ariaJSPublishAsyncAck(_ js: OpaquePointer?, _ message: OpaquePointer?, _ ac
                            _ failure: UnsafeMutablePointer<jsPubAckErr>?, _ closure: UnsafeMutableRawPointer?) {
     defer { natsMsg_Destroy(message) }
     guard let closure else { return }
-    let outcomes = Unmanaged<PublishFailureCollector>.fromOpaque(closure).takeUnretainedValue()
-    var subject = ""
+    let outcomes = Unmanaged<PublishOutcomes>.fromOpaque(closure).takeUnretainedValue()
     var messageID: String?
     if let message {
-        subject = swiftString(natsMsg_GetSubject(message)) ?? ""
         var id: UnsafePointer<CChar>?
         if (try? natsCheck(natsMsgHeader_Get(message, "Nats-Msg-Id", &id), "read header", expecting: [NATS_NOT_FOUND])) == NATS_OK {
             messageID = swiftString(id)
@@ -418,6 +416,7 @@ func ariaJSPublishAsyncAck(_ js: OpaquePointer?, _ message: OpaquePointer?, _ ac
     }
     if let failure {
         let value = failure.pointee
+        let subject = message.flatMap { swiftString(natsMsg_GetSubject($0)) } ?? ""
         let error = NATSError(
             status: value.Err, jetStreamErrorCode: Int(value.ErrCode.rawValue), operation: "JetStream async publish",
             detail: swiftString(value.ErrText), subject: subject)

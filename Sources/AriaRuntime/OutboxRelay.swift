@@ -69,8 +69,7 @@ public final class OutboxRelay: Service, Sendable {
         var sent: [String] = []
         for message in messages {
             do {
-                try jetStream.publishAsync(message.subject, message.payload,
-                                           headers: message.headers.map { ($0.name, $0.value) }, messageID: message.messageID)
+                try publishAsync(message)
                 sent.append(message.messageID)
             } catch {
                 logger.debug("publishing ahead of the commit failed; it goes out after the commit", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
@@ -106,10 +105,7 @@ public final class OutboxRelay: Service, Sendable {
         var unsent = Set<Int64>()
         for message in messages {
             do {
-                try jetStream.publishAsync(message.subject, message.payload, headers: message.headers.map { ($0.name, $0.value) },
-                                           messageID: message.messageID) { [self] outcome in
-                    settle(message, outcome, rows: rows)
-                }
+                try publishAsync(message) { [self] outcome in settle(message, outcome, rows: rows) }
             } catch {
                 unsent.insert(message.id)
                 logger.debug("publishing after the commit failed; the relay's task publishes it", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
@@ -120,6 +116,17 @@ public final class OutboxRelay: Service, Sendable {
         // messages (those sent here again: the stream drops them by id) and deletes the row once all are acknowledged.
         rows.abandon(unsent)
         publish(messages.filter { unsent.contains($0.id) })
+    }
+
+    /// Publishes one outbox message without waiting for the bus; its outcome goes to `onOutcome` if given,
+    /// else it is awaited with ``JetStreamContext/publishAsyncComplete(timeout:messageIDs:)``.
+    private func publishAsync(_ message: OutboxMessage, onOutcome: (@Sendable (PublishOutcome) -> Void)? = nil) throws {
+        let headers = message.headers.map { ($0.name, $0.value) }
+        if let onOutcome {
+            try jetStream.publishAsync(message.subject, message.payload, headers: headers, messageID: message.messageID, onOutcome: onOutcome)
+        } else {
+            try jetStream.publishAsync(message.subject, message.payload, headers: headers, messageID: message.messageID)
+        }
     }
 
     /// Takes the bus's answer to a message published by ``publishCommitted(_:)``.
@@ -224,8 +231,7 @@ public final class OutboxRelay: Service, Sendable {
                 continue
             }
             do {
-                try jetStream.publishAsync(message.subject, message.payload,
-                                           headers: message.headers.map { ($0.name, $0.value) }, messageID: message.messageID)
+                try publishAsync(message)
                 sent.append(message)
             } catch {
                 failedIDs.insert(message.messageID)
