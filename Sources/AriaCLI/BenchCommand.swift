@@ -460,9 +460,19 @@ final class RunTracker: Sendable {
             }
         }
         self.box = box
+        // Wakes waits every second, to notice a service that died (a wait would otherwise last its timeout).
+        // One timer for the tracker's life: a timer per wait would add a task and its wake-ups to every
+        // one-at-a-time job, on the two cores the system under test uses.
+        ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                box.signal.yield()
+            }
+        }
     }
 
     private let box: StateBox
+    private let ticker: Task<Void, Never>
 
     final class StateBox: Sendable {
         let state = Mutex(State())
@@ -485,15 +495,6 @@ final class RunTracker: Sendable {
 
     /// Waits until every key's run succeeded; returns the runs, the latencies and the last finish time.
     func waitForAll(keys: [String], timeout: Duration) async throws -> (runs: [RunID], latencies: [Double], end: Date) {
-        let box = box
-        // Wakes the wait every second, to notice a service that died (the wait would otherwise last `timeout`).
-        let timer = Task {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(1))
-                box.signal.yield()
-            }
-        }
-        defer { timer.cancel() }
         let deadline = ContinuousClock.now + timeout
         var changes = box.changes.makeAsyncIterator()
         while true {
@@ -526,5 +527,8 @@ final class RunTracker: Sendable {
         }
     }
 
-    deinit { task.cancel() }
+    deinit {
+        task.cancel()
+        ticker.cancel()
+    }
 }
