@@ -132,7 +132,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// that statements queued after it may still add rows to (they run after it on the server, so they see
     /// its rows).
     public func queue(_ sql: String, parameters: @escaping () -> [String?], then: ((PostgresResult) -> Void)? = nil) {
-        queued.append((sql, { parameters() }, then))
+        queue(sql, parametersIfNeeded: parameters, then: then)
     }
 
     /// Queues a statement like ``queue(_:parameters:then:)`` that is left out when, at the time it would be
