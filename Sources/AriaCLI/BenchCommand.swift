@@ -451,9 +451,10 @@ final class RunTracker: Sendable {
                 for subscription in subscriptions {
                     group.addTask {
                         for await message in subscription {
-                            let now = Date()
+                            // Received when nats.c handed it to the subscription's callback, as the peer's
+                            // harness stamps in its subscription's callback: not after the hop to this task.
                             guard let event = try? Wire.decode(Envelope<RunEventBody>.self, from: message.payload), let run = event.run else { continue }
-                            box.apply(event, run: run, at: now)
+                            box.apply(event, run: run, at: message.receivedAt)
                         }
                     }
                 }

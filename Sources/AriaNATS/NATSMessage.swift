@@ -17,6 +17,10 @@ public final class NATSMessage: @unchecked Sendable {
     public let reply: String?
     /// The message body.
     public let payload: [UInt8]
+    /// When this process took the message from nats.c: in the subscription's callback (core NATS), or as
+    /// the fetch returned it (JetStream pull). The point where a client library hands a message to the
+    /// application, before any hop to a task; `aria bench` measures latency to it.
+    public let receivedAt: Date
     private let headerList: [(String, String)]
 
     private let pointer: OpaquePointer
@@ -28,6 +32,7 @@ public final class NATSMessage: @unchecked Sendable {
 
     /// Takes ownership of `pointer`.
     init(taking pointer: OpaquePointer, connection: NATSConnection?, owner: AnyObject? = nil) {
+        receivedAt = Date()
         self.pointer = pointer
         self.connection = connection
         self.owner = owner

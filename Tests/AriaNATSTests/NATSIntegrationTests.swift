@@ -12,12 +12,14 @@ import Testing
 // MARK: - Core NATS
 
 extension NATSIntegrationTests {
-    /// Publishing with and without headers reaches a wildcard subscriber with subject, payload and headers intact.
+    /// Publishing with and without headers reaches a wildcard subscriber with subject, payload and headers
+    /// intact, each stamped with its receipt time in delivery order.
     @Test func publishSubscribeWithHeaders() async throws {
         try await withNATS { nats in
             let connection = try await nats.admin()
             defer { connection.close() }
             let subscription = try connection.subscribe("demo.>")
+            let beforePublish = Date()
             try connection.publish("demo.one", "hi".bytes, headers: [("X-Trace", "abc"), ("X-Multi", "1"), ("X-Multi", "2")])
             try connection.publish("demo.two", "plain".bytes)
             var iterator = subscription.makeAsyncIterator()
@@ -35,6 +37,8 @@ extension NATSIntegrationTests {
             #expect(second.subject == "demo.two")
             #expect(second.payload.text == "plain")
             #expect(second.headers.isEmpty)
+            let afterReceipt = Date()
+            #expect(beforePublish <= first.receivedAt && first.receivedAt <= second.receivedAt && second.receivedAt <= afterReceipt)
         }
     }
 
