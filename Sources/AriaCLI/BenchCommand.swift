@@ -101,7 +101,7 @@ struct BenchCommand: AsyncParsableCommand {
         // The same one-step job with a skill only a worker executes (`echo` is pure: the gateway runs it).
         let wSeq = try await oneAtATime(tracker, client: client, count: sequential, label: "W one at a time: one-step sleep 0 ms (worker)", job: Self.workerJob)
         let b = try await burst(tracker, client: client, count: chains, label: "B burst: 3-step chain", job: Self.chainJob)
-        _ = try await oneAtATime(tracker, client: client, count: sequentialChains, label: "B one at a time", job: Self.chainJob)
+        let bSeq = try await oneAtATime(tracker, client: client, count: sequentialChains, label: "B one at a time", job: Self.chainJob)
         let f = try await burst(tracker, client: client, count: fanouts, label: "F burst: 1 -> 20 -> 1", job: Self.fanOutJob)
         print("")
         // A's and B's steps are pure: a gateway executes them in the transaction that records the run (all
@@ -113,9 +113,10 @@ struct BenchCommand: AsyncParsableCommand {
                                 title: "CPU and context switches per A job by process (the A burst, from /proc/<pid>/stat and /proc/<pid>/task/*/status; Postgres processes and threads that ended meanwhile, e.g. autovacuum workers, not counted)"))
         print(ProcessCPU.report(before: processesAfter, after: processesAfterSequential, jobs: sequential,
                                 title: "CPU and context switches per A job by process, one at a time"))
+        print(try await slowestRunReport(pool, [("A burst", a), ("A one at a time", aSeq), ("W one at a time", wSeq), ("B burst", b),
+                                                ("B one at a time", bSeq), ("F burst", f)]))
         print(try await transactionReport(pool))
         if statements { print(try await statementReport(pool)) }
-        _ = (b, f)
         await pool.close()
         await client.close()
     }
@@ -153,7 +154,7 @@ struct BenchCommand: AsyncParsableCommand {
     struct Outcome {
         var runs: [RunID]
         var latencies: [Double]
-        /// When each run's job was published (one-at-a-time scenarios).
+        /// When each run's job was published, in the order of `runs`.
         var published: [Date] = []
     }
 
@@ -161,10 +162,13 @@ struct BenchCommand: AsyncParsableCommand {
         let prefix = "\(label.prefix(1))-\(UUID().uuidString.prefix(6))"
         let keys = (0..<count).map { "\(prefix)-\($0)" }
         let messages = (0..<count).map(job)
+        var published: [Date] = []
+        published.reserveCapacity(count)
         let cpu = MachineCPU.busySeconds()
         let start = Date()
         for index in 0..<count {
-            tracker.published(key: keys[index], at: Date())
+            published.append(Date())
+            tracker.published(key: keys[index], at: published[index])
             try client.publishJobAsync(messages[index], idempotencyKey: keys[index])
             if index % 1000 == 999 { try await client.publishAsyncComplete() }
         }
@@ -172,7 +176,7 @@ struct BenchCommand: AsyncParsableCommand {
         let done = try await tracker.waitForAll(keys: keys, timeout: .seconds(600))
         let wall = done.end.timeIntervalSince(start)
         report(label, count: count, wall: wall, latencies: done.latencies, cpu: MachineCPU.busySeconds().map { end in cpu.map { end - $0 } ?? 0 })
-        return Outcome(runs: done.runs, latencies: done.latencies)
+        return Outcome(runs: done.runs, latencies: done.latencies, published: published)
     }
 
     func oneAtATime(_ tracker: RunTracker, client: AriaClient, count: Int, label: String, job: (Int) -> [UInt8]) async throws -> Outcome {
@@ -293,6 +297,30 @@ struct BenchCommand: AsyncParsableCommand {
             + "| publish -> acceptance transaction starts (JetStream store, gateway fetch) | \(p(submit, 0.5)) | \(p(submit, 0.99)) |\n"
             + "| acceptance -> run-ending transaction starts (gateway commit, relay, worker fetch, skill) | \(p(server, 0.5)) | \(p(server, 0.99)) |\n"
             + "| run-ending transaction -> client has `succeeded` (its statements, commit, relay, delivery) | \(p(back, 0.5)) | \(p(back, 0.99)) |"
+    }
+
+    /// Where each scenario's slowest run waited (``SlowestRun``), from the start times of the transactions
+    /// that wrote its events (`now()`; client and Postgres share the host's clock).
+    func slowestRunReport(_ pool: PostgresPool, _ scenarios: [(label: String, outcome: Outcome)]) async throws -> String {
+        var rows: [String] = []
+        for (label, outcome) in scenarios {
+            guard outcome.published.count == outcome.runs.count,
+                  let index = outcome.latencies.indices.max(by: { outcome.latencies[$0] < outcome.latencies[$1] }) else { continue }
+            let transactions = try await pool.withConnection { connection in
+                try connection.query("""
+                    SELECT (extract(epoch FROM created_at) * 1000)::float8,
+                           string_agg(kind || coalesce(' ' || (body->>'step'), ''), ', ' ORDER BY seq)
+                    FROM run_events WHERE run_id = $1::uuid GROUP BY created_at ORDER BY created_at
+                    """, [outcome.runs[index].description]).rows
+            }
+            let published = outcome.published[index].timeIntervalSince1970 * 1000
+            let run = SlowestRun(latency: outcome.latencies[index] * 1000, transactions: transactions.map {
+                SlowestRun.Transaction(start: (Double($0[0] ?? "") ?? 0) - published, events: $0[1] ?? "")
+            })
+            if let row = run.row(label) { rows.append(row) }
+        }
+        return (["", "The slowest run of each scenario (ms from its publish; its transactions told apart by their start time, from the run's events):", "",
+                 SlowestRun.header] + rows).joined(separator: "\n")
     }
 
     /// The statements that took the most server time over the whole benchmark (pg_stat_statements).
@@ -531,5 +559,43 @@ final class RunTracker: Sendable {
     deinit {
         task.cancel()
         ticker.cancel()
+    }
+}
+
+/// The slowest run of a scenario: its latency and its transactions, each by its start (ms after the
+/// publish) and the events it wrote. Its report row says where the run waited.
+struct SlowestRun {
+    /// One transaction of the run.
+    struct Transaction: Equatable {
+        /// When it started, in ms after the job's publish.
+        var start: Double
+        /// The events it wrote, in order (`kind step`).
+        var events: String
+    }
+
+    /// From publish to the client's receipt of `succeeded`, in ms.
+    var latency: Double
+    /// The run's transactions, by start.
+    var transactions: [Transaction]
+
+    /// The table's header and separator lines.
+    static let header = """
+        | scenario | latency | publish -> first transaction starts | longest wait between transaction starts | last transaction starts -> client has `succeeded` | transactions |
+        |---|---|---|---|---|---|
+        """
+
+    /// The two consecutive transactions furthest apart, or nil with fewer than two.
+    var longestWait: (before: Transaction, after: Transaction)? {
+        zip(transactions, transactions.dropFirst()).max { $0.1.start - $0.0.start < $1.1.start - $1.0.start }.map { (before: $0.0, after: $0.1) }
+    }
+
+    /// The report row for the scenario `label`; nil without transactions.
+    func row(_ label: String) -> String? {
+        guard let first = transactions.first, let last = transactions.last else { return nil }
+        func ms(_ value: Double) -> String { String(format: "%.1f", value) }
+        let longest = longestWait.map {
+            "\(ms($0.after.start - $0.before.start)) (after `\($0.before.events.suffix(60))` at \(ms($0.before.start)), before `\($0.after.events.prefix(60))`)"
+        } ?? "-"
+        return "| \(label) | \(ms(latency)) | \(ms(first.start)) | \(longest) | \(ms(latency - last.start)) | \(transactions.count) |"
     }
 }
