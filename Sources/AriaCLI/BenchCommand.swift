@@ -162,13 +162,10 @@ struct BenchCommand: AsyncParsableCommand {
         let prefix = "\(label.prefix(1))-\(UUID().uuidString.prefix(6))"
         let keys = (0..<count).map { "\(prefix)-\($0)" }
         let messages = (0..<count).map(job)
-        var published: [Date] = []
-        published.reserveCapacity(count)
         let cpu = MachineCPU.busySeconds()
         let start = Date()
         for index in 0..<count {
-            published.append(Date())
-            tracker.published(key: keys[index], at: published[index])
+            tracker.published(key: keys[index], at: Date())
             try client.publishJobAsync(messages[index], idempotencyKey: keys[index])
             if index % 1000 == 999 { try await client.publishAsyncComplete() }
         }
@@ -176,7 +173,7 @@ struct BenchCommand: AsyncParsableCommand {
         let done = try await tracker.waitForAll(keys: keys, timeout: .seconds(600))
         let wall = done.end.timeIntervalSince(start)
         report(label, count: count, wall: wall, latencies: done.latencies, cpu: MachineCPU.busySeconds().map { end in cpu.map { end - $0 } ?? 0 })
-        return Outcome(runs: done.runs, latencies: done.latencies, published: published)
+        return Outcome(runs: done.runs, latencies: done.latencies, published: done.published)
     }
 
     func oneAtATime(_ tracker: RunTracker, client: AriaClient, count: Int, label: String, job: (Int) -> [UInt8]) async throws -> Outcome {
@@ -188,15 +185,14 @@ struct BenchCommand: AsyncParsableCommand {
         let start = Date()
         for index in 0..<count {
             let key = "\(prefix)-\(index)"
-            let now = Date()
-            published.append(now)
-            tracker.published(key: key, at: now)
+            tracker.published(key: key, at: Date())
             // The client's connection sends at once (`sendAsap`): no flush, which would add a PING/PONG, a
             // thread hop and the server's work for them to the job's path.
             try client.publishJobAsync(job(index), idempotencyKey: key)
             let done = try await tracker.waitForAll(keys: [key], timeout: .seconds(30))
             runs += done.runs
             latencies += done.latencies
+            published += done.published
         }
         report(label, count: count, wall: Date().timeIntervalSince(start), latencies: latencies, cpu: MachineCPU.busySeconds().map { end in cpu.map { end - $0 } ?? 0 })
         return Outcome(runs: runs, latencies: latencies, published: published)
@@ -522,15 +518,17 @@ final class RunTracker: Sendable {
 
     func published(key: String, at date: Date) { box.state.withLock { $0.publishedAt[key] = date } }
 
-    /// Waits until every key's run succeeded; returns the runs, the latencies and the last finish time.
-    func waitForAll(keys: [String], timeout: Duration) async throws -> (runs: [RunID], latencies: [Double], end: Date) {
+    /// Waits until every key's run succeeded; returns the runs, their jobs' publish times, the latencies and
+    /// the last finish time.
+    func waitForAll(keys: [String], timeout: Duration) async throws -> (runs: [RunID], published: [Date], latencies: [Double], end: Date) {
         let deadline = ContinuousClock.now + timeout
         var changes = box.changes.makeAsyncIterator()
         while true {
-            let result = try box.state.withLock { state -> (runs: [RunID], latencies: [Double], end: Date)? in
+            let result = try box.state.withLock { state -> (runs: [RunID], published: [Date], latencies: [Double], end: Date)? in
                 // Cheap check first: not all ended yet (a full scan of every key each poll costs real CPU).
                 if state.finishedAt.count + state.failed.count < keys.count && state.failed.isEmpty { return nil }
                 var runs: [RunID] = []
+                var publishedAt: [Date] = []
                 var latencies: [Double] = []
                 var end = Date.distantPast
                 for key in keys {
@@ -538,10 +536,11 @@ final class RunTracker: Sendable {
                     if let failure = state.failed[run] { throw ValidationError("job \(key) did not succeed: \(failure)") }
                     guard let finished = state.finishedAt[run], let published = state.publishedAt[key] else { return nil }
                     runs.append(run)
+                    publishedAt.append(published)
                     latencies.append(finished.timeIntervalSince(published))
                     end = max(end, finished)
                 }
-                return (runs, latencies, end)
+                return (runs, publishedAt, latencies, end)
             }
             if let result { return result }
             if let dead = deadService() { throw ValidationError("service \(dead) exited during the benchmark; its log is logs/\(dead).log in the state directory, kept after a failure") }

@@ -304,13 +304,13 @@ final class JetStreamHandle: @unchecked Sendable {
 
     deinit {
         let js = SendablePointer(pointer: pointer)
-        let collector = UncheckedSendable(outcomes)
+        let outcomes = UncheckedSendable(outcomes)
         BlockingPool.shared.submit {
             jsCtx_Destroy(js.pointer)
             // nats.c gives no completion signal for its acknowledgement subscription, whose delivery
             // thread may be inside the error handler while the context is destroyed; release the
             // handler's context only well after that.
-            DispatchQueue.global().asyncAfter(deadline: .now() + 10) { collector.value.release() }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 10) { outcomes.value.release() }
         }
     }
 }
