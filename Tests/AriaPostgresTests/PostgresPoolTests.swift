@@ -45,16 +45,23 @@ import Testing
         try await pool.withConnection { try $0.execute("CREATE TABLE ledger (v int)") }
         let rendezvous = Rendezvous()
         let attempts = Counters()
+        let committed = [DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)]
 
         // Write skew: both read the sum, then both insert. Serializable isolation must abort one of them.
+        // The victim's retry starts once the other party has committed (bounded wait): a retry that began
+        // while the winner's COMMIT was still in flight would conflict with it again, and on a loaded
+        // machine that can outlast every attempt's backoff.
         @Sendable func appendSum(party: Int) async throws -> Int {
-            try await pool.transaction(isolation: .serializable) { connection in
+            let attempt = try await pool.transaction(isolation: .serializable) { connection in
                 let attempt = attempts.increment(party)
+                if attempt == 2 { _ = committed[1 - party].wait(timeout: .now() + .seconds(10)) }
                 let sum = Int(try connection.query("SELECT coalesce(sum(v), 0) AS s FROM ledger").first?["s"] ?? "") ?? -1
                 if attempt == 1 { rendezvous.arrive(party) }
                 try connection.query("INSERT INTO ledger VALUES ($1)", [String(sum + 1)])
                 return attempt
             }
+            committed[party].signal()
+            return attempt
         }
         async let first = appendSum(party: 0)
         async let second = appendSum(party: 1)
