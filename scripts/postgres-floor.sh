@@ -12,8 +12,8 @@
 set -euo pipefail
 env_file=${1:-.aria-dev/cluster.env}
 seconds=${2:-10}
-url=$(grep '^ARIA_DATABASE_URL=' "$env_file" | cut -d= -f2-)
-pgbench=$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | tail -n 1)
+url=$(grep -s '^ARIA_DATABASE_URL=' "$env_file" | cut -d= -f2- || true)
+pgbench=$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | tail -n 1 || true)
 [[ -n $url && -x $pgbench ]] || { echo "needs ARIA_DATABASE_URL in $env_file and pgbench (package postgresql)" >&2; exit 2; }
 
 work=$(mktemp -d)
