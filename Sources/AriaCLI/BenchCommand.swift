@@ -100,7 +100,9 @@ struct BenchCommand: AsyncParsableCommand {
         let processesAfterSequential = ProcessCPU.snapshot(cluster)
         // The same one-step job with a skill only a worker executes (`echo` is pure: the gateway runs it).
         let wSeq = try await oneAtATime(tracker, client: client, count: sequential, label: "W one at a time: one-step sleep 0 ms (worker)", job: Self.workerJob)
+        let processesBeforeB = ProcessCPU.snapshot(cluster)
         let b = try await burst(tracker, client: client, count: chains, label: "B burst: 3-step chain", job: Self.chainJob)
+        let processesAfterB = ProcessCPU.snapshot(cluster)
         let bSeq = try await oneAtATime(tracker, client: client, count: sequentialChains, label: "B one at a time", job: Self.chainJob)
         let f = try await burst(tracker, client: client, count: fanouts, label: "F burst: 1 -> 20 -> 1", job: Self.fanOutJob)
         print("")
@@ -113,6 +115,8 @@ struct BenchCommand: AsyncParsableCommand {
                                 title: "CPU and context switches per A job by process (the A burst, from /proc/<pid>/stat and /proc/<pid>/task/*/status; Postgres processes and threads that ended meanwhile, e.g. autovacuum workers, not counted)"))
         print(ProcessCPU.report(before: processesAfter, after: processesAfterSequential, jobs: sequential,
                                 title: "CPU and context switches per A job by process, one at a time"))
+        print(ProcessCPU.report(before: processesBeforeB, after: processesAfterB, jobs: chains,
+                                title: "CPU and context switches per B chain by process (the B burst)"))
         print(try await slowestRunReport(pool, [("A burst", a), ("A one at a time", aSeq), ("W one at a time", wSeq), ("B burst", b),
                                                 ("B one at a time", bSeq), ("F burst", f)]))
         print(try await transactionReport(pool))
