@@ -159,7 +159,7 @@ struct BenchCommand: AsyncParsableCommand {
         var runs: [RunID]
         var latencies: [Double]
         /// When each run's job was published, in the order of `runs`.
-        var published: [Date] = []
+        var published: [Date]
     }
 
     func burst(_ tracker: RunTracker, client: AriaClient, count: Int, label: String, job: (Int) -> [UInt8]) async throws -> Outcome {

@@ -230,6 +230,7 @@ extension RunStore {
     /// SQLSTATE `unique_violation`.
     static let uniqueViolation = "23505"
 
+    /// Records `inputs` in one transaction, then notes the agents it upserted (only once it committed).
     private func submit(_ inputs: [SubmissionInput], catalog: SkillCatalog?, assumingNew: Bool, ahead: DispatchAhead?,
                         inline: InlineExecution?, committed: (@Sendable ([OutboxMessage]) -> Void)?) async throws -> ([SubmissionOutcome], [OutboxMessage]) {
         let subjects = subjects
